@@ -1,0 +1,21 @@
+"""tinyattn: attention mechanisms on a small reverse-mode autodiff engine over NumPy.
+
+    import tinyattn as ta
+    import tinyattn.functional as F
+
+    x = ta.tensor([[1.0, 2.0, 3.0]], requires_grad=True)
+    F.softmax(x * 2.0).max().backward()
+    x.grad
+"""
+from tinyattn.errors import DTypeError, GradcheckError, GraphError, IndexOpError, OpError, ShapeError
+from tinyattn.tensor import Tensor, enable_grad, is_grad_enabled, no_grad, tensor
+from tinyattn.primitive import REGISTRY, primitive
+from tinyattn.gradcheck import gradcheck
+from tinyattn import functional
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "primitive", "REGISTRY", "gradcheck",
+    "functional", "OpError", "ShapeError", "DTypeError", "IndexOpError", "GraphError", "GradcheckError",
+]

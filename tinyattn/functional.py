@@ -1,0 +1,57 @@
+"""The public functions of tinyattn, conventionally imported as ``import tinyattn.functional as F``.
+
+Every function takes Tensors, NumPy arrays or Python scalars and returns a Tensor; see each primitive's
+docstring for its formula and shapes.
+"""
+import numpy as np
+
+from tinyattn.errors import ShapeError
+from tinyattn.ops import (
+    abs, add, argmax, argmin, astype, broadcast_to, clip, exp, expand_dims, gather, getitem, log, log_softmax,
+    logsumexp, masked_fill, matmul, max, maximum, mean, min, minimum, mul, neg, power, relu, reshape, sigmoid,
+    softmax, sqrt, squeeze, sub, sum, swapaxes, take, tanh, transpose, truediv, var, where,
+)
+from tinyattn.ops import concatenate as _concatenate
+from tinyattn.ops import stack as _stack
+from tinyattn.primitive import as_array
+
+
+def concatenate(tensors, axis=0):
+    """The tensors joined along an existing `axis` (as ``np.concatenate``)."""
+    return _concatenate(*tensors, axis=axis)
+
+
+def stack(tensors, axis=0):
+    """The tensors, all of one shape, joined along a new `axis` (as ``np.stack``)."""
+    return _stack(*tensors, axis=axis)
+
+
+def permute(x, axes):
+    """Axes reordered: ``permute(x, (0, 2, 1, 3))``; the same as ``transpose(x, axes)``."""
+    return transpose(x, axes)
+
+
+def split(x, indices_or_sections, axis=0):
+    """A list of pieces of x along `axis`, as ``np.split``: a number of equal sections, or the split points.
+
+    Each piece is a slice of x (``getitem``), so its gradient flows back into the right part of x.
+    """
+    size = as_array(x).shape[axis]
+    if np.ndim(indices_or_sections) == 0:
+        sections = int(indices_or_sections)
+        if sections <= 0 or size % sections:
+            raise ShapeError(f"split: an axis of size {size} does not divide into {sections} equal sections")
+        points = list(range(0, size, size // sections))[1:]
+    else:
+        points = list(indices_or_sections)
+    bounds = [0] + points + [size]
+    lead = (slice(None),) * (axis % as_array(x).ndim)
+    return [getitem(x, lead + (slice(start, stop),)) for start, stop in zip(bounds[:-1], bounds[1:])]
+
+
+__all__ = [
+    "abs", "add", "argmax", "argmin", "astype", "broadcast_to", "clip", "concatenate", "exp", "expand_dims",
+    "gather", "getitem", "log", "log_softmax", "logsumexp", "masked_fill", "matmul", "max", "maximum", "mean",
+    "min", "minimum", "mul", "neg", "permute", "power", "relu", "reshape", "sigmoid", "softmax", "split", "sqrt",
+    "squeeze", "stack", "sub", "sum", "swapaxes", "take", "tanh", "transpose", "truediv", "var", "where",
+]

@@ -1,0 +1,14 @@
+"""The primitive operations: each a forward and its vector-Jacobian products side by side.
+
+Grouped by kind: elementwise, reduce (with the softmax family), linalg, shape, index, and logic (the operations
+without a gradient). ``tinyattn.primitive.REGISTRY`` lists every differentiable one by name.
+"""
+from tinyattn.ops.elementwise import (
+    abs, add, astype, clip, exp, log, masked_fill, maximum, minimum, mul, neg, power, relu, sigmoid, sqrt, sub,
+    tanh, truediv, where,
+)
+from tinyattn.ops.index import gather, getitem, take
+from tinyattn.ops.linalg import matmul
+from tinyattn.ops.logic import argmax, argmin, compare, logical_not
+from tinyattn.ops.reduce import log_softmax, logsumexp, max, mean, min, softmax, sum, var
+from tinyattn.ops.shape import broadcast_to, concatenate, expand_dims, reshape, squeeze, stack, swapaxes, transpose

@@ -1,0 +1,116 @@
+"""Defining a differentiable operation: a forward on arrays that returns its vector-Jacobian products.
+
+Every built-in operation is made this way, and so can yours::
+
+    import numpy as np
+    from tinyattn import primitive
+
+    @primitive
+    def cube(x):
+        '''x ** 3, elementwise.'''
+        out = x ** 3
+        return out, lambda grad: grad * 3 * x ** 2
+
+The forward receives NumPy arrays (or Python scalars) in place of Tensors and returns ``(out, vjps)``: the
+output array and, for each positional input, a function mapping the gradient of ``out`` to the gradient of that
+input (a single function when there is one input; ``None`` for an input it cannot differentiate, such as a
+mask). A VJP may return an array of the broadcast shape: the engine sums it back to the input's shape and casts
+it to the input's dtype. VJPs must not modify their argument.
+
+Only inputs that require grad get their VJP called, so an expensive gradient costs nothing when it is not
+needed. Errors that NumPy raises inside a forward are re-raised naming the operation, shapes and dtypes.
+"""
+import functools
+
+import numpy as np
+
+from tinyattn.errors import DTypeError, IndexOpError, OpError, ShapeError
+from tinyattn.tensor import Tensor, _grad_mode
+
+#: Every primitive by name: the built-in ones and those defined by users.
+REGISTRY = {}
+
+_ERROR_TYPES = {ValueError: ShapeError, TypeError: DTypeError, IndexError: IndexOpError}
+
+
+class Primitive:
+    """A differentiable operation made from a forward that returns ``(out, vjps)``; see the module docstring.
+
+    Calling it with Tensors returns a Tensor that records the operation when any input requires grad (and
+    gradient recording is on). The first `n_inputs` positional arguments are the array inputs; further positional
+    and keyword arguments are passed to the forward unchanged (axes, shapes, indices).
+    """
+
+    def __init__(self, forward, name=None, n_inputs=None):
+        functools.update_wrapper(self, forward)
+        self.forward = forward
+        self.name = name or forward.__name__
+        self.n_inputs = n_inputs
+        REGISTRY[self.name] = self
+
+    def __call__(self, *args, **params):
+        if self.n_inputs is None:
+            inputs, extra = args, ()
+        else:
+            inputs, extra = args[: self.n_inputs], args[self.n_inputs :]
+        arrays = []
+        tracked = False
+        for value in inputs:
+            if isinstance(value, Tensor):
+                arrays.append(value.data)
+                tracked = tracked or value._requires_grad
+            else:
+                arrays.append(value)
+        try:
+            out, vjps = self.forward(*arrays, *extra, **params)
+        except (ValueError, TypeError, IndexError) as error:
+            raise _op_error(self.name, inputs, error) from error
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)
+        if not (tracked and _grad_mode.enabled):
+            return Tensor._constant(out)
+        if not isinstance(vjps, tuple):
+            vjps = (vjps,)
+        if len(vjps) != len(inputs):
+            raise OpError(f"{self.name}: the forward returned {len(vjps)} VJPs for {len(inputs)} inputs")
+        edges = []
+        for position, (value, vjp) in enumerate(zip(inputs, vjps)):
+            if isinstance(value, Tensor) and value._requires_grad:
+                if vjp is None:
+                    raise OpError(
+                        f"{self.name} is not differentiable with respect to its input {position} "
+                        f"({_describe(value)}), which requires grad; pass it .detach()ed"
+                    )
+                edges.append((value, vjp))
+        return Tensor._from_op(out, tuple(edges), self.name)
+
+    def __repr__(self):
+        return f"<primitive {self.name}>"
+
+
+def primitive(forward=None, *, name=None, n_inputs=None):
+    """Make a differentiable operation from a forward that returns ``(out, vjps)``.
+
+    Use as ``@primitive`` or ``@primitive(n_inputs=1)`` (the first argument is the only array input; the rest
+    are parameters such as an axis). See the module docstring for the contract.
+    """
+    if forward is None:
+        return functools.partial(primitive, name=name, n_inputs=n_inputs)
+    return Primitive(forward, name=name, n_inputs=n_inputs)
+
+
+def as_array(value):
+    """The array behind a Tensor, or `value` as an array."""
+    return value.data if isinstance(value, Tensor) else np.asarray(value)
+
+
+def _describe(value):
+    if isinstance(value, (Tensor, np.ndarray)):
+        return f"shape {tuple(value.shape)} {value.dtype}"
+    return f"{type(value).__name__} {value!r}" if np.isscalar(value) else type(value).__name__
+
+
+def _op_error(name, inputs, error):
+    described = "; ".join(_describe(value) for value in inputs)
+    error_type = next(new for old, new in _ERROR_TYPES.items() if isinstance(error, old))
+    return error_type(f"{name}: {error} [inputs: {described}]")
