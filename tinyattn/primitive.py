@@ -53,12 +53,14 @@ class Primitive:
             inputs, extra = args, ()
         else:
             inputs, extra = args[: self.n_inputs], args[self.n_inputs :]
+        # Plain loops rather than comprehensions: this runs once per operation and its overhead is measured.
         arrays = []
         tracked = False
         for value in inputs:
             if isinstance(value, Tensor):
                 arrays.append(value.data)
-                tracked = tracked or value._requires_grad
+                if value._requires_grad:
+                    tracked = True
             else:
                 arrays.append(value)
         try:
@@ -69,7 +71,7 @@ class Primitive:
             out = np.asarray(out)
         if not (tracked and _grad_mode.enabled):
             return Tensor._constant(out)
-        if not isinstance(vjps, tuple):
+        if type(vjps) is not tuple:
             vjps = (vjps,)
         if len(vjps) != len(inputs):
             raise OpError(f"{self.name}: the forward returned {len(vjps)} VJPs for {len(inputs)} inputs")
@@ -82,7 +84,7 @@ class Primitive:
                         f"({_describe(value)}), which requires grad; pass it .detach()ed"
                     )
                 edges.append((value, vjp))
-        return Tensor._from_op(out, tuple(edges), self.name)
+        return Tensor._from_op(out, edges, self.name)
 
     def __repr__(self):
         return f"<primitive {self.name}>"

@@ -403,31 +403,29 @@ def tensor(data, requires_grad=False, dtype=None):
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
-def _topological_order(root):
-    """Computed tensors reachable from `root`, each after every tensor it was computed from.
+def _count_consumers(root):
+    """For each computed tensor reachable from `root`: how many edges of the graph lead to it.
 
-    Iterative depth-first search, so a graph of any depth (a long RNN) never meets the recursion limit.
+    A tensor's gradient is complete once that many consumers have passed theirs back. The search is iterative,
+    so a graph of any depth (a long RNN) never meets Python's recursion limit.
     """
-    if root._edges is _FREED:
-        raise _freed_error(root)
-    order = []
-    visited = {id(root)}
-    stack = [(root, iter(root._edges))]
+    counts = {}
+    stack = [root]
     while stack:
-        node, edges = stack[-1]
-        for parent, _ in edges:
+        node = stack.pop()
+        for parent, _ in node._edges:
             parent_edges = parent._edges
-            if parent_edges is None or id(parent) in visited:
+            if parent_edges is None:  # a leaf
                 continue
-            if parent_edges is _FREED:
-                raise _freed_error(parent)
-            visited.add(id(parent))
-            stack.append((parent, iter(parent_edges)))
-            break
-        else:
-            stack.pop()
-            order.append(node)
-    return order
+            key = id(parent)
+            if key in counts:
+                counts[key] += 1
+            else:
+                if parent_edges is _FREED:
+                    raise _freed_error(parent)
+                counts[key] = 1
+                stack.append(parent)
+    return counts
 
 
 def _freed_error(node):
@@ -439,11 +437,17 @@ def _freed_error(node):
 
 
 def _backward(root, grad, retain_graph):
+    """Pass gradients from `root` back along the recorded edges, each tensor once its gradient is complete."""
     if root._edges is None:  # a leaf: nothing to walk
         _accumulate(root, grad)
         return
-    pending = {id(root): grad}  # gradients of computed tensors not yet passed to their inputs
-    for node in reversed(_topological_order(root)):
+    if root._edges is _FREED:
+        raise _freed_error(root)
+    waiting = _count_consumers(root)
+    pending = {id(root): grad}  # gradients of computed tensors, summed over the consumers seen so far
+    ready = [root]
+    while ready:
+        node = ready.pop()
         grad = pending.pop(id(node))
         if node._retains_grad:
             _accumulate(node, grad)
@@ -456,10 +460,13 @@ def _backward(root, grad, retain_graph):
                 parent_grad = parent_grad.astype(data.dtype)
             if parent._edges is None:
                 _accumulate(parent, parent_grad)
-            else:
-                key = id(parent)
-                previous = pending.get(key)
-                pending[key] = parent_grad if previous is None else previous + parent_grad
+                continue
+            key = id(parent)
+            previous = pending.get(key)
+            pending[key] = parent_grad if previous is None else previous + parent_grad
+            waiting[key] -= 1
+            if waiting[key] == 0:
+                ready.append(parent)
         if not retain_graph:
             node._edges = _FREED
 
