@@ -31,6 +31,14 @@ def test_tensor_exposes_its_array_and_shape_attributes():
     assert x.grad is None and not x.requires_grad and x.is_leaf
 
 
+def test_tensor_copies_its_data_so_in_place_updates_leave_the_caller_array_alone():
+    array = np.zeros(3)
+    x = ta.tensor(array, requires_grad=True)
+    x.data -= 1.0
+    np.testing.assert_array_equal(array, np.zeros(3))
+    assert x.detach().data is x.data  # detach shares
+
+
 def test_tensor_dtype_argument_converts():
     assert ta.tensor([1, 2], dtype=np.float32).dtype == np.float32
 

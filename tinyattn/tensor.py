@@ -84,7 +84,8 @@ class Tensor:
     def __init__(self, data, requires_grad=False, dtype=None):
         if isinstance(data, Tensor):
             data = data.data
-        self.data = np.array(data, dtype=dtype, copy=None)
+        # A copy, as torch.tensor makes: an optimiser updates .data in place and must not change the caller's array.
+        self.data = np.array(data, dtype=dtype, copy=True)
         if self.data.dtype == object:
             raise DTypeError(f"tensor: cannot hold {type(data).__name__} data of dtype object; pass numbers")
         self.grad = None
@@ -396,7 +397,7 @@ class Tensor:
 
 
 def tensor(data, requires_grad=False, dtype=None):
-    """Make a Tensor from an array-like (NumPy's dtype inference: Python floats give float64).
+    """Make a Tensor holding a copy of an array-like (NumPy's dtype inference: Python floats give float64).
 
     Integer and bool tensors are for indices and masks; they cannot require grad.
     """
