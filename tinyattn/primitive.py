@@ -33,72 +33,63 @@ REGISTRY = {}
 _ERROR_TYPES = {ValueError: ShapeError, TypeError: DTypeError, IndexError: IndexOpError}
 
 
-class Primitive:
-    """A differentiable operation made from a forward that returns ``(out, vjps)``; see the module docstring.
+def primitive(forward=None, *, name=None, n_inputs=None):
+    """Make a differentiable operation from a forward that returns ``(out, vjps)``; see the module docstring.
 
-    Calling it with Tensors returns a Tensor that records the operation when any input requires grad (and
-    gradient recording is on). The first `n_inputs` positional arguments are the array inputs; further positional
-    and keyword arguments are passed to the forward unchanged (axes, shapes, indices).
+    Use as ``@primitive`` or ``@primitive(n_inputs=1)``: the first `n_inputs` positional arguments are the array
+    inputs (default: all of them); further positional and keyword arguments are passed to the forward unchanged
+    (axes, shapes, indices). The operation returns a Tensor that records how it was computed when an input
+    requires grad and gradient recording is on. It is registered in ``REGISTRY`` under `name` (default: the
+    forward's name) and keeps the forward as ``.forward``.
     """
+    if forward is None:
+        return functools.partial(primitive, name=name, n_inputs=n_inputs)
+    name = name or forward.__name__
 
-    def __init__(self, forward, name=None, n_inputs=None):
-        functools.update_wrapper(self, forward)
-        self.forward = forward
-        self.name = name or forward.__name__
-        self.n_inputs = n_inputs
-        REGISTRY[self.name] = self
-
-    def __call__(self, *args, **params):
-        if self.n_inputs is None:
+    def operation(*args, **params):
+        if n_inputs is None:
             inputs, extra = args, ()
         else:
-            inputs, extra = args[: self.n_inputs], args[self.n_inputs :]
+            inputs, extra = args[:n_inputs], args[n_inputs:]
         # Plain loops rather than comprehensions: this runs once per operation and its overhead is measured.
         arrays = []
-        tracked = False
+        tracked = []  # positions of the inputs that require grad
         for value in inputs:
             if isinstance(value, Tensor):
-                arrays.append(value.data)
                 if value._requires_grad:
-                    tracked = True
+                    tracked.append(len(arrays))
+                arrays.append(value.data)
             else:
                 arrays.append(value)
         try:
-            out, vjps = self.forward(*arrays, *extra, **params)
+            out, vjps = forward(*arrays, *extra, **params)
         except (ValueError, TypeError, IndexError) as error:
-            raise _op_error(self.name, inputs, error) from error
+            raise _op_error(name, inputs, error) from error
         if type(out) is not np.ndarray:
             out = np.asarray(out)
-        if not (tracked and _grad_mode.enabled):
+        if not tracked or not _grad_mode.enabled:
             return Tensor._constant(out)
         if type(vjps) is not tuple:
             vjps = (vjps,)
         if len(vjps) != len(inputs):
-            raise OpError(f"{self.name}: the forward returned {len(vjps)} VJPs for {len(inputs)} inputs")
+            raise OpError(f"{name}: the forward returned {len(vjps)} VJPs for {len(inputs)} inputs")
         edges = []
-        for position, (value, vjp) in enumerate(zip(inputs, vjps)):
-            if isinstance(value, Tensor) and value._requires_grad:
-                if vjp is None:
-                    raise OpError(
-                        f"{self.name} is not differentiable with respect to its input {position} "
-                        f"({_describe(value)}), which requires grad; pass it .detach()ed"
-                    )
-                edges.append((value, vjp))
-        return Tensor._from_op(out, edges, self.name)
+        for position in tracked:
+            vjp = vjps[position]
+            if vjp is None:
+                raise OpError(
+                    f"{name} is not differentiable with respect to its input {position} "
+                    f"({_describe(inputs[position])}), which requires grad; pass it .detach()ed"
+                )
+            edges.append((inputs[position], vjp))
+        return Tensor._from_op(out, edges, name)
 
-    def __repr__(self):
-        return f"<primitive {self.name}>"
-
-
-def primitive(forward=None, *, name=None, n_inputs=None):
-    """Make a differentiable operation from a forward that returns ``(out, vjps)``.
-
-    Use as ``@primitive`` or ``@primitive(n_inputs=1)`` (the first argument is the only array input; the rest
-    are parameters such as an axis). See the module docstring for the contract.
-    """
-    if forward is None:
-        return functools.partial(primitive, name=name, n_inputs=n_inputs)
-    return Primitive(forward, name=name, n_inputs=n_inputs)
+    functools.update_wrapper(operation, forward)
+    operation.forward = forward
+    operation.name = name
+    operation.n_inputs = n_inputs
+    REGISTRY[name] = operation
+    return operation
 
 
 def as_array(value):

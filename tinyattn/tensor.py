@@ -76,7 +76,11 @@ class Tensor:
     Tensors are not modified in place by any operation; optimisers change ``.data`` directly.
     """
 
-    __slots__ = ("data", "grad", "_requires_grad", "_edges", "_op", "_retains_grad", "__weakref__")
+    __slots__ = (
+        "data", "grad", "_requires_grad", "_edges", "_op", "_retains_grad",
+        "_pending", "_waiting",  # set and used by backward() only: see _prepare_walk
+        "__weakref__",
+    )
 
     # NumPy must hand `ndarray + Tensor` to Tensor.__radd__ instead of treating the Tensor as an object array.
     __array_ufunc__ = None
@@ -404,13 +408,15 @@ def tensor(data, requires_grad=False, dtype=None):
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
-def _count_consumers(root):
-    """For each computed tensor reachable from `root`: how many edges of the graph lead to it.
+def _prepare_walk(root):
+    """Set, on each computed tensor reachable from `root`, how many graph edges lead to it (`_waiting`).
 
     A tensor's gradient is complete once that many consumers have passed theirs back. The search is iterative,
-    so a graph of any depth (a long RNN) never meets Python's recursion limit.
+    so a graph of any depth (a long RNN) never meets Python's recursion limit. The counts and the pending
+    gradients live on the tensors themselves rather than in dicts keyed by id(): this walk runs once per
+    recorded operation, and its overhead is measured (bench/overhead.py).
     """
-    counts = {}
+    seen = {id(root)}
     stack = [root]
     while stack:
         node = stack.pop()
@@ -418,15 +424,15 @@ def _count_consumers(root):
             parent_edges = parent._edges
             if parent_edges is None:  # a leaf
                 continue
-            key = id(parent)
-            if key in counts:
-                counts[key] += 1
+            if id(parent) in seen:
+                parent._waiting += 1
             else:
                 if parent_edges is _FREED:
                     raise _freed_error(parent)
-                counts[key] = 1
+                seen.add(id(parent))
+                parent._waiting = 1
+                parent._pending = None
                 stack.append(parent)
-    return counts
 
 
 def _freed_error(node):
@@ -444,12 +450,12 @@ def _backward(root, grad, retain_graph):
         return
     if root._edges is _FREED:
         raise _freed_error(root)
-    waiting = _count_consumers(root)
-    pending = {id(root): grad}  # gradients of computed tensors, summed over the consumers seen so far
+    _prepare_walk(root)
+    root._pending = grad
     ready = [root]
     while ready:
         node = ready.pop()
-        grad = pending.pop(id(node))
+        grad, node._pending = node._pending, None
         if node._retains_grad:
             _accumulate(node, grad)
         for parent, vjp in node._edges:
@@ -462,11 +468,10 @@ def _backward(root, grad, retain_graph):
             if parent._edges is None:
                 _accumulate(parent, parent_grad)
                 continue
-            key = id(parent)
-            previous = pending.get(key)
-            pending[key] = parent_grad if previous is None else previous + parent_grad
-            waiting[key] -= 1
-            if waiting[key] == 0:
+            previous = parent._pending
+            parent._pending = parent_grad if previous is None else previous + parent_grad
+            parent._waiting -= 1
+            if parent._waiting == 0:
                 ready.append(parent)
         if not retain_graph:
             node._edges = _FREED
