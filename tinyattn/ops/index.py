@@ -87,8 +87,9 @@ def gather(x, indices, axis=-1):
 
     def vjp(grad):
         full = np.zeros(x.shape, dtype=grad.dtype)
-        # An explicit index for every axis: open grids elsewhere, `indices` along `axis`.
-        grids = list(np.ogrid[tuple(slice(n) for n in indices.shape)])
+        # An explicit index into x for every element of grad (which has the output's shape): `indices` along
+        # `axis`; elsewhere the element's own position, or 0 where x has size 1 and was broadcast.
+        grids = [grid if size != 1 else 0 for grid, size in zip(np.ogrid[tuple(map(slice, grad.shape))], x.shape)]
         grids[axis] = indices
         np.add.at(full, tuple(grids), grad)
         return full

@@ -1,0 +1,409 @@
+"""The Hypothesis strategies of the whole test suite: shapes, arrays kept away from kinks, indices, masks, op inputs.
+
+Every float strategy draws each element on its own (``fill=st.nothing()``): Hypothesis would otherwise fill most of
+an array with one repeated value, and a constant upstream gradient hides softmax bugs as ``out.sum()`` does.
+Elements are bounded so that a central difference with eps 1e-6 stays far above rounding noise.
+"""
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+BOUND = 5.0  # default |element| bound, e.g. logits in [-5, 5]
+KINK_MARGIN = 1e-3  # distance from a kink: central differences with eps 1e-6 never straddle it
+
+
+# ----- shapes -----------------------------------------------------------------------------------------------------
+def shapes(min_dims=0, max_dims=3, min_side=1, max_side=4):
+    """Array shapes: ndim 0..3, sides 1..4."""
+    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side)
+
+
+def broadcastable_shapes(count=2, min_dims=0, max_dims=3, max_side=4):
+    """`count` mutually broadcastable shapes and their broadcast result (``.input_shapes``, ``.result_shape``)."""
+    return hnp.mutually_broadcastable_shapes(
+        num_shapes=count, min_dims=min_dims, max_dims=max_dims, max_side=max_side)
+
+
+@st.composite
+def shapes_broadcastable_to(draw, target):
+    """A shape that ``np.broadcast_to`` can expand to `target`: trailing sides of `target`, some replaced by 1."""
+    kept = draw(st.integers(0, len(target)))
+    sides = target[len(target) - kept:]
+    ones = draw(st.lists(st.booleans(), min_size=kept, max_size=kept))
+    return tuple(1 if one else side for side, one in zip(sides, ones))
+
+
+def axes(ndim):
+    """A reduction axis: None, one int (possibly negative) or a tuple of distinct ints, valid for `ndim`."""
+    if ndim == 0:
+        return st.none()
+    single = st.integers(-ndim, ndim - 1)
+    several = st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True).map(tuple)
+    return st.one_of(st.none(), single, several)
+
+
+def normalized_axes(axis, ndim):
+    """The non-negative axes that `axis` (None, int or tuple) names."""
+    if axis is None:
+        return tuple(range(ndim))
+    return tuple(a % ndim for a in ((axis,) if isinstance(axis, int) else axis))
+
+
+# ----- float arrays -------------------------------------------------------------------------------------------------
+def floats(low=-BOUND, high=BOUND):
+    """Finite float64 elements in [low, high], without subnormals."""
+    return st.floats(low, high, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+
+
+def arrays(shape, low=-BOUND, high=BOUND, elements=None):
+    """A float64 array of `shape`, each element drawn on its own in [low, high] (or from `elements`)."""
+    elements = floats(low, high) if elements is None else elements
+    return hnp.arrays(np.float64, shape, elements=elements, fill=st.nothing())
+
+
+def positive_arrays(shape, low=0.1, high=BOUND):
+    """A float64 array in [low, high] with low > 0: inputs of log, sqrt and the bases of power."""
+    return arrays(shape, low, high)
+
+
+@st.composite
+def signed_magnitudes(draw, shape, margin=KINK_MARGIN, high=BOUND):
+    """magnitude * sign with magnitude in [margin, high]: never within `margin` of the kink at 0 (relu, abs)."""
+    magnitudes = draw(arrays(shape, margin, high))
+    signs = draw(hnp.arrays(np.bool_, shape))
+    return np.where(signs, magnitudes, -magnitudes)
+
+
+def arrays_between(shape, points, margin=KINK_MARGIN, low=-BOUND, high=BOUND):
+    """An array whose elements lie in [low, high] but at least `margin` from every one of `points` (clip bounds)."""
+    edges = [low, *sorted(points), high]
+    gaps = [floats(left + margin, right - margin) for left, right in zip(edges[:-1], edges[1:])
+            if right - left > 2 * margin]
+    return arrays(shape, elements=st.one_of(gaps))
+
+
+@st.composite
+def distinct_arrays(draw, *array_shapes):
+    """Arrays whose elements, all arrays together, are distinct and far apart: no ties for max, min, maximum.
+
+    A random permutation of evenly spaced values in [-4.5, 4.5], plus noise below a quarter of the spacing, so any
+    two elements differ by at least half the spacing (> 0.03 for up to 128 elements).
+    """
+    sizes = [math.prod(shape) for shape in array_shapes]
+    total = sum(sizes)
+    spacing = 9.0 / max(total, 2)
+    order = np.array(draw(st.permutations(range(total))), dtype=np.float64)
+    noise = draw(arrays((total,), -spacing / 4, spacing / 4))
+    values = (order - (total - 1) / 2) * spacing + noise
+    pieces = np.split(values, np.cumsum(sizes)[:-1])
+    return tuple(piece.reshape(shape) for piece, shape in zip(pieces, array_shapes))
+
+
+def distinct_array(shape):
+    """One array of `shape` with distinct, well separated elements (see distinct_arrays)."""
+    return distinct_arrays(shape).map(lambda pieces: pieces[0])
+
+
+def upstream_gradients(shape, bound=2.0):
+    """An upstream gradient for an output of `shape`: float64, every element drawn on its own, in [-2, 2]."""
+    return arrays(shape, -bound, bound)
+
+
+# ----- indices and masks ------------------------------------------------------------------------------------------
+def masks(shape):
+    """A boolean array of `shape` (True = keep), any pattern including all False."""
+    return hnp.arrays(np.bool_, shape)
+
+
+@st.composite
+def repeated_indices(draw, size, shape):
+    """Integer indices into an axis of `size`, in [-size, size), of `shape`; with 2+ elements the first repeats."""
+    indices = draw(hnp.arrays(np.int64, shape, elements=st.integers(-size, size - 1)))
+    if indices.size >= 2:
+        indices.flat[1] = indices.flat[0]
+    return indices
+
+
+@st.composite
+def masks_with_empty_rows(draw, shape, axis):
+    """A mask of a shape broadcastable to `shape` in which, sometimes, whole rows along `axis` are False."""
+    mask_shape = draw(shapes_broadcastable_to(shape))
+    mask = draw(masks(mask_shape))
+    if mask.ndim == 0:
+        return mask
+    reduced = set(normalized_axes(axis, len(shape)))
+    offset = len(shape) - mask.ndim
+    emptied_shape = tuple(1 if i + offset in reduced else side for i, side in enumerate(mask_shape))
+    emptied = draw(masks(emptied_shape))
+    return mask & ~emptied
+
+
+# ----- the inputs of one op call ----------------------------------------------------------------------------------
+@dataclass
+class OpInputs:
+    """What one op call needs: the float arrays to differentiate (in order) and static parameters by name."""
+
+    arrays: tuple
+    params: dict = field(default_factory=dict)
+
+
+def unary(elements=arrays, **params):
+    """One array of a drawn shape, made by `elements(shape)`, and fixed `params`."""
+    return shapes().flatmap(elements).map(lambda x: OpInputs((x,), dict(params)))
+
+
+@st.composite
+def broadcast_operands(draw, count=2, elements=None):
+    """`count` arrays of mutually broadcastable shapes; `elements` is a list of per-operand array strategies."""
+    shape_set = draw(broadcastable_shapes(count))
+    makers = elements or [arrays] * count
+    return OpInputs(tuple(draw(make(shape)) for make, shape in zip(makers, shape_set.input_shapes)))
+
+
+@st.composite
+def distinct_broadcast_operands(draw, count=2):
+    """`count` arrays of mutually broadcastable shapes with no element equal to another: no ties."""
+    shape_set = draw(broadcastable_shapes(count))
+    return OpInputs(draw(distinct_arrays(*shape_set.input_shapes)))
+
+
+@st.composite
+def where_inputs(draw):
+    """a, b and a boolean condition, all three of mutually broadcastable shapes."""
+    condition_shape, a_shape, b_shape = draw(broadcastable_shapes(3)).input_shapes
+    return OpInputs((draw(arrays(a_shape)), draw(arrays(b_shape))), {"condition": draw(masks(condition_shape))})
+
+
+@st.composite
+def masked_fill_inputs(draw):
+    """x, a boolean mask broadcastable with it (True = keep) and a scalar fill value."""
+    x_shape, mask_shape = draw(broadcastable_shapes(2)).input_shapes
+    return OpInputs((draw(arrays(x_shape)),), {"mask": draw(masks(mask_shape)), "value": draw(floats())})
+
+
+@st.composite
+def matmul_operands(draw, bound=2.0):
+    """a and b for a @ b: 1-D operands or stacks of matrices with broadcast batch dims (sides up to 3)."""
+    a_shape, b_shape = draw(hnp.mutually_broadcastable_shapes(
+        signature=np.matmul.signature, max_dims=2, max_side=3)).input_shapes
+    return OpInputs((draw(arrays(a_shape, -bound, bound)), draw(arrays(b_shape, -bound, bound))))
+
+
+@st.composite
+def reduction_inputs(draw, elements=arrays, min_dims=0, keepdims=True, ddof=False):
+    """x and a reduction axis (None, int or tuple), with `keepdims` and a valid `ddof` when asked for."""
+    shape = draw(shapes(min_dims=min_dims))
+    axis = draw(axes(len(shape)))
+    params = {"axis": axis}
+    if keepdims:
+        params["keepdims"] = draw(st.booleans())
+    if ddof:
+        count = math.prod(shape[a] for a in normalized_axes(axis, len(shape)))
+        params["ddof"] = draw(st.integers(0, min(1, count - 1)))
+    return OpInputs((draw(elements(shape)),), params)
+
+
+@st.composite
+def masked_softmax_inputs(draw):
+    """Logits, an axis and a boolean mask (True = keep) broadcastable to them, sometimes with fully masked rows."""
+    shape = draw(shapes(min_dims=1))
+    axis = draw(axes(len(shape)))
+    return OpInputs((draw(arrays(shape)),), {"axis": axis, "mask": draw(masks_with_empty_rows(shape, axis))})
+
+
+@st.composite
+def clip_inputs(draw):
+    """x kept at least KINK_MARGIN away from the clip bounds, which are drawn (either may be None)."""
+    low = draw(st.none() | floats(-2.0, -0.5))
+    high = draw(st.none() | floats(0.5, 2.0))
+    bounds = [bound for bound in (low, high) if bound is not None]
+    x = draw(shapes().flatmap(lambda shape: arrays_between(shape, bounds)))
+    return OpInputs((x,), {"low": low, "high": high})
+
+
+@st.composite
+def power_inputs(draw, exponent):
+    """Inputs of base ** exponent, `exponent` being 'tensor' (both broadcast), 'scalar' or 'scalar base'.
+
+    Bases are positive (the exponent's gradient needs log(base)) except for integer scalar exponents.
+    """
+    if exponent == "tensor":
+        return draw(broadcast_operands(2, [lambda s: positive_arrays(s, 0.5, 2.5), lambda s: arrays(s, -2, 2)]))
+    shape = draw(shapes())
+    if exponent == "scalar base":
+        return OpInputs((draw(arrays(shape, -2, 2)),), {"base": draw(floats(0.5, 2.5))})
+    power = draw(st.sampled_from([2, 3, -1.5, 0.5, 1.7]))
+    base = draw(arrays(shape, -2, 2) if isinstance(power, int) else positive_arrays(shape, 0.5, 2.5))
+    return OpInputs((base,), {"exponent": power})
+
+
+@st.composite
+def basic_index_inputs(draw):
+    """x and a basic index: ints, slices (any step), None and Ellipsis."""
+    shape = draw(shapes())
+    return OpInputs((draw(arrays(shape)),), {"index": draw(hnp.basic_indices(shape, allow_newaxis=True))})
+
+
+@st.composite
+def integer_array_index_inputs(draw):
+    """x and an advanced integer index with a repeated element: x[i], x[:, i] or x[i, j] (a repeated pair)."""
+    shape = draw(shapes(min_dims=1))
+    forms = ["first"] + (["second", "pairs"] if len(shape) >= 2 else [])
+    form = draw(st.sampled_from(forms))
+    index_shape = draw(shapes(min_dims=1, max_dims=2))
+    if form == "first":
+        index = draw(repeated_indices(shape[0], index_shape))
+    elif form == "second":
+        index = (slice(None), draw(repeated_indices(shape[1], index_shape)))
+    else:
+        length = (max(2, index_shape[0]),)
+        index = (draw(repeated_indices(shape[0], length)), draw(repeated_indices(shape[1], length)))
+    return OpInputs((draw(arrays(shape)),), {"index": index})
+
+
+@st.composite
+def boolean_index_inputs(draw):
+    """x and a boolean index: a mask over its leading axes (x[mask]) or over its second axis (x[:, mask])."""
+    shape = draw(shapes(min_dims=1))
+    if len(shape) >= 2 and draw(st.booleans()):
+        index = (slice(None), draw(masks(shape[1:2])))
+    else:
+        index = draw(masks(shape[: draw(st.integers(1, len(shape)))]))
+    return OpInputs((draw(arrays(shape)),), {"index": index})
+
+
+@st.composite
+def take_inputs(draw):
+    """x, an axis of it and integer indices (ndim 0..2, with a repeat) along that axis."""
+    shape = draw(shapes(min_dims=1))
+    axis = draw(st.integers(-len(shape), len(shape) - 1))
+    indices = draw(repeated_indices(shape[axis], draw(shapes(max_dims=2))))
+    return OpInputs((draw(arrays(shape)),), {"indices": indices, "axis": axis})
+
+
+@st.composite
+def gather_inputs(draw, broadcast=False):
+    """x, an axis and indices of x's ndim (take_along_axis) whose first two entries along the axis coincide.
+
+    With `broadcast`, the other axes may differ as ``np.take_along_axis`` allows: size 1 in the indices or in x.
+    """
+    shape = draw(shapes(min_dims=1))
+    ndim = len(shape)
+    axis = draw(st.integers(-ndim, ndim - 1))
+    x_shape, index_shape = list(shape), list(shape)
+    index_shape[axis] = draw(st.integers(1, 4))
+    if broadcast:
+        for i in set(range(ndim)) - {axis % ndim}:
+            kind = draw(st.sampled_from(["same", "one in indices", "one in x"]))
+            if kind == "one in indices":
+                index_shape[i] = 1
+            elif kind == "one in x":
+                x_shape[i] = 1
+    size = x_shape[axis]
+    indices = draw(hnp.arrays(np.int64, tuple(index_shape), elements=st.integers(-size, size - 1)))
+    if indices.shape[axis] >= 2:
+        moved = np.moveaxis(indices, axis, 0)  # a view: writing it writes `indices`
+        moved[1] = moved[0]
+    return OpInputs((draw(arrays(tuple(x_shape))),), {"indices": indices, "axis": axis})
+
+
+@st.composite
+def concatenate_inputs(draw):
+    """1 to 3 arrays that agree on every side but that of the (drawn) axis, along which they are joined."""
+    shape = draw(shapes(min_dims=1))
+    axis = draw(st.integers(-len(shape), len(shape) - 1))
+    lengths = draw(st.lists(st.integers(1, 3), min_size=1, max_size=3))
+    pieces = []
+    for length in lengths:
+        piece_shape = list(shape)
+        piece_shape[axis] = length
+        pieces.append(draw(arrays(tuple(piece_shape))))
+    return OpInputs(tuple(pieces), {"axis": axis})
+
+
+@st.composite
+def stack_inputs(draw):
+    """1 to 3 arrays of one shape and a new axis to stack them along."""
+    shape = draw(shapes())
+    count = draw(st.integers(1, 3))
+    axis = draw(st.integers(-len(shape) - 1, len(shape)))
+    return OpInputs(tuple(draw(arrays(shape)) for _ in range(count)), {"axis": axis})
+
+
+@st.composite
+def split_inputs(draw):
+    """x, an axis and either a number of equal sections or a sorted list of split points (empty pieces allowed)."""
+    shape = draw(shapes(min_dims=1))
+    axis = draw(st.integers(-len(shape), len(shape) - 1))
+    size = shape[axis]
+    divisors = [n for n in range(1, size + 1) if size % n == 0]
+    points = st.lists(st.integers(0, size), max_size=3).map(sorted)
+    return OpInputs((draw(arrays(shape)),), {"sections": draw(st.sampled_from(divisors) | points), "axis": axis})
+
+
+@st.composite
+def reshape_inputs(draw):
+    """x and a new shape of the same size: its sides permuted, some neighbours merged, maybe a -1 and extra 1s."""
+    shape = draw(shapes())
+    sides = list(draw(st.permutations(shape)))
+    merged = []
+    for side in sides:
+        if merged and draw(st.booleans()):
+            merged[-1] *= side
+        else:
+            merged.append(side)
+    for _ in range(draw(st.integers(0, 1))):
+        merged.insert(draw(st.integers(0, len(merged))), 1)
+    if merged and draw(st.booleans()):
+        merged[draw(st.integers(0, len(merged) - 1))] = -1
+    return OpInputs((draw(arrays(shape)),), {"shape": tuple(merged)})
+
+
+@st.composite
+def transpose_inputs(draw):
+    """x and a permutation of its axes (some written negative), or None for all axes reversed."""
+    shape = draw(shapes())
+    ndim = len(shape)
+    order = draw(st.permutations(range(ndim)))
+    signs = draw(st.lists(st.booleans(), min_size=ndim, max_size=ndim))
+    permutation = tuple(a - ndim if negative else a for a, negative in zip(order, signs))
+    return OpInputs((draw(arrays(shape)),), {"axes": draw(st.none() | st.just(permutation))})
+
+
+@st.composite
+def swapaxes_inputs(draw):
+    """x (ndim >= 1) and two of its axes, possibly equal or negative."""
+    shape = draw(shapes(min_dims=1))
+    axis = st.integers(-len(shape), len(shape) - 1)
+    return OpInputs((draw(arrays(shape)),), {"axis1": draw(axis), "axis2": draw(axis)})
+
+
+@st.composite
+def expand_dims_inputs(draw):
+    """x and where new size-1 axes go: one position (maybe negative) or a tuple of distinct output positions."""
+    shape = draw(shapes(max_dims=2))
+    out_ndim = len(shape) + draw(st.integers(1, 2))
+    positions = st.lists(st.integers(0, out_ndim - 1), min_size=out_ndim - len(shape),
+                         max_size=out_ndim - len(shape), unique=True).map(tuple)
+    if out_ndim == len(shape) + 1:
+        positions = positions | st.integers(-out_ndim, out_ndim - 1)
+    return OpInputs((draw(arrays(shape)),), {"axis": draw(positions)})
+
+
+@st.composite
+def squeeze_inputs(draw):
+    """x with some sides of 1 and the axes to squeeze: None (all of them) or a subset of the size-1 axes."""
+    shape = draw(shapes(max_side=2))
+    ones = [a for a, side in enumerate(shape) if side == 1]
+    axis = draw(st.none() | st.lists(st.sampled_from(ones), unique=True).map(tuple) if ones else st.none())
+    return OpInputs((draw(arrays(shape)),), {"axis": axis})
+
+
+@st.composite
+def broadcast_to_inputs(draw):
+    """x and a target shape that x's shape broadcasts to."""
+    target = draw(shapes())
+    return OpInputs((draw(arrays(draw(shapes_broadcastable_to(target)))),), {"shape": target})
