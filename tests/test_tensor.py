@@ -305,6 +305,14 @@ def test_a_user_defined_primitive_is_differentiated_and_registered():
     assert ta.REGISTRY["cube"] is cube and cube.__doc__.startswith("x ** 3")
 
 
+def test_array_inputs_may_be_passed_by_keyword():
+    x = leaf([1.0, 2.0])
+    np.testing.assert_allclose(F.power(x, exponent=2).data, [1.0, 4.0])
+    np.testing.assert_allclose(F.where(condition=x.data > 1.5, a=x, b=0.0).data, [0.0, 2.0])
+    with pytest.raises(TypeError, match="where.*'b'"):
+        F.where(x.data > 1.5, x)
+
+
 def test_a_primitive_with_the_wrong_number_of_vjps_is_reported():
     @ta.primitive(name="broken_pair")
     def broken_pair(a, b):

@@ -21,6 +21,7 @@ Only inputs that require grad get their VJP called, so an expensive gradient cos
 needed. Errors that NumPy raises inside a forward are re-raised naming the operation, shapes and dtypes.
 """
 import functools
+import inspect
 
 import numpy as np
 
@@ -45,8 +46,11 @@ def primitive(forward=None, *, name=None, n_inputs=None):
     if forward is None:
         return functools.partial(primitive, name=name, n_inputs=n_inputs)
     name = name or forward.__name__
+    input_names = _input_names(forward, n_inputs)
 
     def operation(*args, **params):
+        if params and len(args) < len(input_names) and input_names[len(args)] in params:
+            args = _inputs_given_by_name(name, args, params, input_names)
         if n_inputs is None:
             inputs, extra = args, ()
         else:
@@ -90,6 +94,25 @@ def primitive(forward=None, *, name=None, n_inputs=None):
     operation.n_inputs = n_inputs
     REGISTRY[name] = operation
     return operation
+
+
+def _input_names(forward, n_inputs):
+    """Names of the forward's array inputs: its first `n_inputs` parameters (default: all positional ones)."""
+    positional = [
+        parameter.name for parameter in inspect.signature(forward).parameters.values()
+        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD)
+    ]
+    return tuple(positional if n_inputs is None else positional[:n_inputs])
+
+
+def _inputs_given_by_name(name, args, params, input_names):
+    """Move array inputs passed by keyword (power(x, exponent=2)) into the positional arguments."""
+    args = list(args)
+    for input_name in input_names[len(args):]:
+        if input_name not in params:
+            raise DTypeError(f"{name}: missing input '{input_name}'")
+        args.append(params.pop(input_name))
+    return tuple(args)
 
 
 def as_array(value):

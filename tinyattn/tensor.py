@@ -369,11 +369,11 @@ class Tensor:
     def min(self, axis=None, keepdims=False):
         return ops.min(self, axis=axis, keepdims=keepdims)
 
-    def softmax(self, axis=-1):
-        return ops.softmax(self, axis=axis)
+    def softmax(self, axis=-1, mask=None, scale=1.0):
+        return ops.softmax(self, axis=axis, mask=mask, scale=scale)
 
-    def log_softmax(self, axis=-1):
-        return ops.log_softmax(self, axis=axis)
+    def log_softmax(self, axis=-1, mask=None, scale=1.0):
+        return ops.log_softmax(self, axis=axis, mask=mask, scale=scale)
 
     def reshape(self, *shape):
         return ops.reshape(self, shape[0] if len(shape) == 1 else shape)

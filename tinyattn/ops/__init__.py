@@ -1,6 +1,6 @@
 """The primitive operations: each a forward and its vector-Jacobian products side by side.
 
-Grouped by kind: elementwise, reduce (with the softmax family), linalg, shape, index, and logic (the operations
+Grouped by kind: elementwise, reduce, softmax (softmax, log_softmax, logsumexp), linalg, shape, index, and logic (the operations
 without a gradient). ``tinyattn.primitive.REGISTRY`` lists every differentiable one by name.
 """
 from tinyattn.ops.elementwise import (
@@ -10,5 +10,6 @@ from tinyattn.ops.elementwise import (
 from tinyattn.ops.index import gather, getitem, take
 from tinyattn.ops.linalg import matmul
 from tinyattn.ops.logic import argmax, argmin, compare, logical_not
-from tinyattn.ops.reduce import log_softmax, logsumexp, max, mean, min, softmax, sum, var
+from tinyattn.ops.reduce import max, mean, min, sum, var
+from tinyattn.ops.softmax import log_softmax, logsumexp, softmax
 from tinyattn.ops.shape import broadcast_to, concatenate, expand_dims, reshape, squeeze, stack, swapaxes, transpose

@@ -1,0 +1,18 @@
+"""Hot loops, each as a short NumPy reference and a Numba kernel with the same signature, side by side.
+
+The reference is the documentation; the kernel is the speed. Which one runs is decided by one switch:
+
+- the environment variable ``TINYATTN_NUMBA``: ``0`` selects the NumPy references, anything else (or unset) the
+  Numba kernels;
+- at run time, ``tinyattn.kernels.use_numba(False)`` / ``use_numba(True)``; ``numba_enabled()`` tells which is on.
+
+When Numba is not installed the references are used, and one warning says so. Numba is imported on the first
+kernel call, never by ``import tinyattn``; each kernel is compiled on first use for the dtypes it meets
+(float32 and float64) and cached on disk (``cache=True``), so a later process loads it in a fraction of a second.
+
+Families (one module each): ``softmax`` (softmax, log_softmax, logsumexp, with scale and masks fused in),
+``cross_entropy``, ``scatter`` (scatter-add for index backward passes) and ``layer_norm``.
+"""
+from tinyattn.kernels.switch import Kernel, jit, numba_enabled, use_numba
+
+__all__ = ["Kernel", "jit", "numba_enabled", "use_numba"]

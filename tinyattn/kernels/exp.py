@@ -1,0 +1,107 @@
+"""exp of non-positive numbers, in a form Numba can vectorise; and the typed constants every kernel uses.
+
+Inside a Numba loop ``np.exp`` is a scalar call into libm, which does not vectorise (the PyPI llvmlite has no
+vector math library), and a softmax written that way is slower than NumPy's. The kernels therefore use this exp,
+written out so that each step is plain arithmetic that LLVM turns into SIMD instructions:
+
+    exp(x) = 2**n * exp(r),   n = round(x / ln 2),   r = x - n ln 2,   |r| <= ln(2) / 2
+
+``exp(r)`` is its Taylor polynomial (degree 7 in float32, 13 in float64: truncation errors near 3e-9 and 4e-18,
+below half an ulp), evaluated by Horner's rule; ``n ln 2`` is subtracted in two parts (Cody & Waite, 1980) so that
+``r`` keeps its precision; and ``2**n`` is built from its bits: the exponent field ``n + bias`` shifted into place.
+
+Only x <= 0 is needed (softmax and cross-entropy exponentiate ``score - max``). The result is exactly 0 for
+``-inf`` and for x below the log of the smallest normal number (where np.exp gives a subnormal), never inf.
+
+A Python float inside a kernel is a float64 and silently turns float32 arithmetic into float64 (three to four
+times slower here): kernels take every constant, typed, from ``numbers(dtype)``.
+"""
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from tinyattn.kernels.switch import FASTMATH, Kernel, jit
+
+
+class Numbers(NamedTuple):
+    """Constants in one float dtype, for kernels; see the module docstring for the exp ones."""
+
+    zero: float
+    one: float
+    minus_inf: float
+    exp_low: float  # below this, exp is under the smallest normal number: the result is 0
+    inv_ln2: float
+    ln2_high: float
+    ln2_low: float
+    half: float
+    exponent_bias: float
+    exponent_unit: float  # 2 ** (mantissa bits): multiplying by it shifts an integer into the exponent field
+    taylor: tuple  # coefficients of exp(r), highest degree first
+
+
+def _numbers(dtype):
+    if dtype == np.float32:
+        # 12 significant bits: n * ln2_high is exact in float32 for |n| < 2**12.
+        ln2_high, ln2_low = 0.693145751953125, math.log(2.0) - 0.693145751953125
+        degree, bias, mantissa_bits = 7, 127, 23
+    else:
+        # 32 significant bits, so n * ln2_high is exact for |n| < 2**21; the low part holds the bits of ln 2 beyond
+        # double precision (the values of fdlibm's e_exp.c).
+        ln2_high, ln2_low = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+        degree, bias, mantissa_bits = 13, 1023, 52
+    lowest = math.log(np.finfo(dtype).tiny)
+    typed = np.dtype(dtype).type
+    return Numbers(
+        *(typed(value) for value in (0.0, 1.0, -np.inf, lowest, 1 / math.log(2.0), ln2_high, ln2_low, 0.5, bias,
+                                     2.0**mantissa_bits)),
+        taylor=tuple(typed(1.0 / math.factorial(k)) for k in range(degree, -1, -1)),
+    )
+
+
+_NUMBERS = {np.dtype(np.float32): _numbers(np.float32), np.dtype(np.float64): _numbers(np.float64)}
+_BITS = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
+
+
+def numbers(dtype):
+    """The typed constants for a kernel working in `dtype` (float32 or float64)."""
+    return _NUMBERS[np.dtype(dtype)]
+
+
+def exp_scratch(size, dtype):
+    """The integer scratch row `exp_row_inplace` builds 2**n in: `size` integers as wide as `dtype`."""
+    return np.empty(size, _BITS[np.dtype(dtype)])
+
+
+@jit(fastmath=FASTMATH)
+def exp_row_inplace(row, numbers, bits):
+    """row[j] = exp(row[j]) for a 1-D row of values <= 0; `bits` comes from exp_scratch(len(row), row.dtype)."""
+    powers = bits.view(row.dtype)
+    for j in range(row.shape[0]):
+        above = row[j] > numbers.exp_low
+        x = max(row[j], numbers.exp_low)
+        n = np.floor(x * numbers.inv_ln2 + numbers.half)
+        r = (x - n * numbers.ln2_high) - n * numbers.ln2_low
+        poly = numbers.taylor[0]
+        for k in range(1, len(numbers.taylor)):
+            poly = poly * r + numbers.taylor[k]
+        row[j] = poly
+        # The exponent field of 2**n, written as an integer; 0 (the float 0.0) where x was below exp_low.
+        bits[j] = (n + numbers.exponent_bias) * numbers.exponent_unit if above else numbers.zero
+    for j in range(row.shape[0]):
+        row[j] = row[j] * powers[j]
+
+
+def exp_nonpositive_reference(values):
+    """exp(values) for values <= 0 (NumPy)."""
+    return np.exp(values)
+
+
+def exp_nonpositive_numba(values):
+    """exp(values) for values <= 0 with the vectorised loop above; exactly 0 below the smallest normal."""
+    out = np.array(values, copy=True).reshape(-1)
+    exp_row_inplace(out, numbers(out.dtype), exp_scratch(out.size, out.dtype))
+    return out.reshape(np.shape(values))
+
+
+exp_nonpositive = Kernel(exp_nonpositive_reference, exp_nonpositive_numba)
