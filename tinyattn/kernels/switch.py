@@ -1,7 +1,6 @@
 """The switch between the NumPy references and the Numba kernels, and the lazy ``jit`` decorator."""
 import functools
 import importlib
-import importlib.util
 import logging
 import os
 import sys
@@ -62,15 +61,18 @@ def _decide():
 
 
 def _numba_available():
-    if importlib.util.find_spec("numba") is not None:
+    """Import Numba (the first kernel call is the one place that does); warn once if it cannot be imported."""
+    try:
+        importlib.import_module("numba")
         return True
-    warnings.warn(
-        "tinyattn: Numba is not installed, so the NumPy reference kernels are used (slower). "
-        "Install numba, or set TINYATTN_NUMBA=0 to choose the references explicitly.",
-        RuntimeWarning,
-        stacklevel=4,
-    )
-    return False
+    except ImportError as error:
+        warnings.warn(
+            f"tinyattn: Numba cannot be imported ({error}), so the NumPy reference kernels are used (slower). "
+            "Install numba, or set TINYATTN_NUMBA=0 to choose the references explicitly.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return False
 
 
 def numba_enabled():

@@ -1,10 +1,11 @@
 """Indexing primitives: getitem (``x[index]``), take (embedding lookup) and gather (``take_along_axis``).
 
-Their VJPs scatter the gradient back; where an index repeats, the gradients add up.
+Their VJPs scatter the gradient back; where an index repeats, the gradients add up (the scatter-add kernel).
 """
 import numpy as np
 
 from tinyattn.errors import DTypeError
+from tinyattn.kernels.scatter import scatter_add_rows
 from tinyattn.primitive import as_array, primitive
 from tinyattn.tensor import Tensor
 
@@ -44,12 +45,15 @@ def getitem(x, index):
         out = np.asarray(out)
 
     def vjp(grad):
-        full = np.zeros(x.shape, dtype=grad.dtype)
-        if _is_basic(index) or _is_boolean(index):
+        if _is_basic(index) or _is_boolean(index):  # each element of x selected at most once: assign
+            full = np.zeros(x.shape, dtype=grad.dtype)
             full[index] = grad
-        else:
-            np.add.at(full, index, grad)  # integer arrays may repeat an element: add, do not overwrite
-        return full
+            return full
+        if _is_row_index(index):  # x[ids]: whole rows of x, as in an embedding lookup
+            return _scatter_rows(x.shape, 0, np.asarray(index), grad)
+        # Anything else: the flat position in x of every selected element, then one element per "row".
+        positions = np.arange(x.size).reshape(x.shape)[index]
+        return _scatter_elements(x.shape, positions, grad)
 
     return out, vjp
 
@@ -65,11 +69,9 @@ def take(x, indices, axis=0):
     axis = axis % x.ndim
 
     def vjp(grad):
-        full = np.zeros(x.shape, dtype=grad.dtype)
-        # Bring the indexed axis of x, and the index axes of grad, to the front: (V, ...) and (*indices.shape, ...).
-        index_axes = range(axis, axis + indices.ndim)
-        np.add.at(np.moveaxis(full, axis, 0), indices, np.moveaxis(grad, index_axes, range(indices.ndim)))
-        return full
+        # Bring the index axes of grad to the front: (*indices.shape, ...) lines up with x's axis moved first.
+        grad = np.moveaxis(grad, range(axis, axis + indices.ndim), range(indices.ndim))
+        return _scatter_rows(x.shape, axis, indices, grad)
 
     return out, vjp
 
@@ -86,12 +88,31 @@ def gather(x, indices, axis=-1):
     axis = axis % x.ndim
 
     def vjp(grad):
-        full = np.zeros(x.shape, dtype=grad.dtype)
-        # An explicit index into x for every element of grad (which has the output's shape): `indices` along
-        # `axis`; elsewhere the element's own position, or 0 where x has size 1 and was broadcast.
-        grids = [grid if size != 1 else 0 for grid, size in zip(np.ogrid[tuple(map(slice, grad.shape))], x.shape)]
-        grids[axis] = indices
-        np.add.at(full, tuple(grids), grad)
-        return full
+        # The flat position in x of every output element (broadcast exactly as the forward broadcast).
+        positions = np.take_along_axis(np.arange(x.size).reshape(x.shape), indices, axis=axis)
+        return _scatter_elements(x.shape, np.broadcast_to(positions, grad.shape), grad)
 
     return out, vjp
+
+
+def _is_row_index(index):
+    """True for x[ids] with ids an integer array (or list): whole rows of x along its first axis."""
+    if isinstance(index, (list, np.ndarray)):
+        return np.asarray(index).dtype.kind in "iu"
+    return False
+
+
+def _scatter_rows(shape, axis, indices, grad):
+    """Zeros of `shape` with grad's rows added at `indices` along `axis` (grad: (*indices.shape, ...rest))."""
+    moved = (shape[axis],) + shape[:axis] + shape[axis + 1 :]  # x's shape with `axis` first
+    full = np.zeros((moved[0], int(np.prod(moved[1:]))), dtype=grad.dtype)  # (V, rest)
+    rows = np.where(indices < 0, indices + shape[axis], indices).reshape(-1)  # negative indices count from the end
+    scatter_add_rows(full, rows, grad.reshape(rows.size, full.shape[1]))
+    return np.moveaxis(full.reshape(moved), 0, axis)
+
+
+def _scatter_elements(shape, positions, grad):
+    """Zeros of `shape` with each element of grad added at its flat position (repeats accumulate)."""
+    full = np.zeros((int(np.prod(shape)), 1), dtype=grad.dtype)
+    scatter_add_rows(full, positions.reshape(-1), grad.reshape(-1, 1))
+    return full.reshape(shape)
