@@ -407,3 +407,39 @@ def broadcast_to_inputs(draw):
     """x and a target shape that x's shape broadcasts to."""
     target = draw(shapes())
     return OpInputs((draw(arrays(draw(shapes_broadcastable_to(target)))),), {"shape": target})
+
+
+# ----- kernel inputs ----------------------------------------------------------------------------------------------
+KERNEL_DTYPES = (np.float32, np.float64)
+LAYOUTS = ("contiguous", "transposed", "strided", "read-only")
+
+
+def laid_out(array, layout):
+    """`array`'s values in a given memory layout: C-contiguous, a transposed view, a strided view, or read-only."""
+    if layout == "transposed":
+        return np.ascontiguousarray(np.swapaxes(array, -1, -2)).swapaxes(-1, -2)
+    if layout == "strided":
+        return np.repeat(array, 2, axis=-1)[..., ::2]
+    if layout == "read-only":
+        array = array.copy()
+        array.setflags(write=False)
+    return array
+
+
+@st.composite
+def kernel_rows(draw, max_rows=6, max_length=40):
+    """(scores, mask, scale) for the softmax kernels: float32 or float64 (B, R, T) scores of magnitude up to 1e4 in
+    any layout, and no mask, a boolean mask (some rows fully masked) or an additive float mask (with -inf)."""
+    dtype = draw(st.sampled_from(KERNEL_DTYPES))
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, max_rows)), draw(st.integers(1, max_length)))
+    magnitude = draw(st.sampled_from([1.0, 30.0, 1e4]))
+    scores = (draw(arrays(shape, -1.0, 1.0)) * magnitude).astype(dtype)
+    scores = laid_out(scores, draw(st.sampled_from(LAYOUTS)))
+    mask_shape = draw(shapes_broadcastable_to(shape))
+    kind = draw(st.sampled_from(["none", "boolean", "float"]))
+    mask = None
+    if kind != "none":
+        keep = draw(hnp.arrays(np.bool_, mask_shape))
+        mask = keep if kind == "boolean" else np.where(keep, draw(arrays(mask_shape, -3.0, 3.0)), -np.inf)
+    scale = draw(st.sampled_from([1.0, 0.125, 2.0]))
+    return scores, mask, scale
