@@ -15,7 +15,8 @@ The forward receives NumPy arrays (or Python scalars) in place of Tensors and re
 output array and, for each positional input, a function mapping the gradient of ``out`` to the gradient of that
 input (a single function when there is one input; ``None`` for an input it cannot differentiate, such as a
 mask). A VJP may return an array of the broadcast shape: the engine sums it back to the input's shape and casts
-it to the input's dtype. VJPs must not modify their argument.
+it to the input's dtype. A VJP returns a new array or a view of its argument (never an array kept elsewhere, which
+the engine could hand to a leaf's ``.grad``), and never modifies its argument.
 
 Only inputs that require grad get their VJP called, so an expensive gradient costs nothing when it is not
 needed. Errors that NumPy raises inside a forward are re-raised naming the operation, shapes and dtypes.

@@ -466,7 +466,10 @@ def _backward(root, grad, retain_graph):
             if parent_grad.dtype != data.dtype:
                 parent_grad = parent_grad.astype(data.dtype)
             if parent._edges is None:
-                _accumulate(parent, parent_grad)
+                # A VJP returns a new array or a view of its argument; only a new array can be kept without a copy
+                # (NumPy gives a 0-d result as a scalar, which is not an array: it is copied into one).
+                owned = type(parent_grad) is np.ndarray and parent_grad is not grad and parent_grad.base is None
+                _accumulate(parent, parent_grad, owned)
                 continue
             previous = parent._pending
             parent._pending = parent_grad if previous is None else previous + parent_grad
@@ -477,11 +480,11 @@ def _backward(root, grad, retain_graph):
             node._edges = _FREED
 
 
-def _accumulate(tensor, grad):
-    # A VJP may return its upstream gradient itself (add does), so the first store copies: no two .grad arrays
-    # may share memory, and an optimiser may update .grad in place.
+def _accumulate(tensor, grad, owned=False):
+    """Add `grad` into tensor.grad. Unless the caller owns `grad` (no one else holds it), the first store copies:
+    no two .grad arrays may share memory, and an optimiser may update .grad in place."""
     if tensor.grad is None:
-        tensor.grad = np.array(grad, copy=True)
+        tensor.grad = grad if owned else np.array(grad, copy=True)
     else:
         tensor.grad = tensor.grad + grad
 

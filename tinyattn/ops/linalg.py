@@ -35,9 +35,11 @@ def matmul(a, b):
         return grad
 
     def grad_a(grad):
-        return unbroadcast(grad_as_matrix(grad) @ _swap_last(b2), a2.shape).reshape(a.shape)
+        grad_a2 = unbroadcast(grad_as_matrix(grad) @ _swap_last(b2), a2.shape)
+        return grad_a2.reshape(a.shape) if a.ndim == 1 else grad_a2
 
     def grad_b(grad):
-        return unbroadcast(_swap_last(a2) @ grad_as_matrix(grad), b2.shape).reshape(b.shape)
+        grad_b2 = unbroadcast(_swap_last(a2) @ grad_as_matrix(grad), b2.shape)
+        return grad_b2.reshape(b.shape) if b.ndim == 1 else grad_b2
 
     return out, (grad_a, grad_b)
