@@ -215,6 +215,27 @@ def masked_softmax_inputs(draw):
 
 
 @st.composite
+def scaled_masked_softmax_inputs(draw):
+    """Logits, an axis, a scale and a mask: boolean (rows sometimes fully masked) or additive float (with -inf)."""
+    shape = draw(shapes(min_dims=1))
+    axis = draw(axes(len(shape)))
+    keep = draw(masks_with_empty_rows(shape, axis))
+    if draw(st.booleans()):
+        mask = keep
+    else:
+        mask = np.where(keep, draw(arrays(np.shape(keep), -2.0, 2.0)), -np.inf)
+    return OpInputs((draw(arrays(shape)),), {"axis": axis, "mask": mask, "scale": draw(st.sampled_from([0.5, 2.0]))})
+
+
+@st.composite
+def embedding_inputs(draw):
+    """A (V, D) table, integer ids (ndim 0..2, with a repeat) and a padding_idx that the ids never use (or None)."""
+    rows, width = draw(st.integers(2, 4)), draw(st.integers(1, 3))
+    ids = draw(repeated_indices(rows - 1, draw(shapes(max_dims=2)))) % (rows - 1)
+    return OpInputs((draw(arrays((rows, width))),), {"ids": ids, "padding_idx": draw(st.sampled_from([None, rows - 1]))})
+
+
+@st.composite
 def clip_inputs(draw):
     """x kept at least KINK_MARGIN away from the clip bounds, which are drawn (either may be None)."""
     low = draw(st.none() | floats(-2.0, -0.5))
@@ -409,6 +430,30 @@ def broadcast_to_inputs(draw):
     return OpInputs((draw(arrays(draw(shapes_broadcastable_to(target)))),), {"shape": target})
 
 
+@st.composite
+def cross_entropy_inputs(draw):
+    """Logits (..., C) and, as params, integer targets (...) of which some may equal the drawn ignore_index, a
+    label smoothing in [0, 0.9] and a reduction ("mean", "sum", "none")."""
+    shape = draw(shapes(min_dims=1))
+    classes = shape[-1]
+    ignore_index = draw(st.sampled_from([-100, -1]))
+    targets = draw(hnp.arrays(np.int64, shape[:-1], elements=st.integers(0, classes - 1) | st.just(ignore_index)))
+    params = {
+        "targets": targets, "ignore_index": ignore_index,
+        "label_smoothing": draw(st.sampled_from([0.0, 0.1]) | floats(0.0, 0.9)),
+        "reduction": draw(st.sampled_from(["mean", "sum", "none"])),
+    }
+    return OpInputs((draw(arrays(shape)),), params)
+
+
+@st.composite
+def layer_norm_inputs(draw, weight=True, bias=True):
+    """x (..., D) and, when asked for, a weight and a bias (D,) (in that order), with an eps as a param."""
+    shape = draw(shapes(min_dims=1))
+    affine = [draw(arrays(shape[-1:], -2.0, 2.0)) for wanted in (weight, bias) if wanted]
+    return OpInputs((draw(arrays(shape)), *affine), {"eps": draw(st.sampled_from([1e-5, 1e-2]))})
+
+
 # ----- kernel inputs ----------------------------------------------------------------------------------------------
 KERNEL_DTYPES = (np.float32, np.float64)
 LAYOUTS = ("contiguous", "transposed", "strided", "read-only")
@@ -443,3 +488,35 @@ def kernel_rows(draw, max_rows=6, max_length=40):
         mask = keep if kind == "boolean" else np.where(keep, draw(arrays(mask_shape, -3.0, 3.0)), -np.inf)
     scale = draw(st.sampled_from([1.0, 0.125, 2.0]))
     return scores, mask, scale
+
+
+@st.composite
+def cross_entropy_kernel_inputs(draw, max_rows=6, max_classes=40):
+    """(logits, targets, ignore_index, label_smoothing) for the cross-entropy kernels: float32 or float64 logits
+    (N, C) of magnitude up to 1e4 in any layout (C may be 1), and int32 or int64 targets (N,), contiguous, strided or
+    read-only, of which none, some or all equal ignore_index."""
+    dtype = draw(st.sampled_from(KERNEL_DTYPES))
+    rows, classes = draw(st.integers(1, max_rows)), draw(st.integers(1, max_classes))
+    magnitude = draw(st.sampled_from([1.0, 30.0, 1e4]))
+    logits = laid_out((draw(arrays((rows, classes), -1.0, 1.0)) * magnitude).astype(dtype),
+                      draw(st.sampled_from(LAYOUTS)))
+    ignore_index = draw(st.sampled_from([-100, -1]))
+    targets = draw(hnp.arrays(np.int64, rows, elements=st.integers(0, classes - 1)))
+    ignored = draw(st.sampled_from(["none", "some", "all"]))
+    if ignored != "none":
+        targets = np.where(draw(masks(rows)) | (ignored == "all"), ignore_index, targets)
+    targets = laid_out(targets.astype(draw(st.sampled_from([np.int64, np.int32]))),
+                       draw(st.sampled_from(["contiguous", "strided", "read-only"])))
+    return logits, targets, ignore_index, draw(st.sampled_from([0.0, 0.1]) | floats(0.0, 0.95))
+
+
+@st.composite
+def layer_norm_kernel_inputs(draw, max_rows=6, max_size=40):
+    """(x, weight, bias, eps) for the layer-norm kernels: float32 or float64 x (N, D) in any layout, sometimes with
+    a mean (1e3) large against its spread, or a tiny spread; weight and bias (D,) or None."""
+    dtype = draw(st.sampled_from(KERNEL_DTYPES))
+    shape = (draw(st.integers(1, max_rows)), draw(st.integers(1, max_size)))
+    offset, spread = draw(st.sampled_from([(0.0, 1.0), (1e3, 1.0), (0.0, 1e-3)]))
+    x = laid_out((offset + spread * draw(arrays(shape))).astype(dtype), draw(st.sampled_from(LAYOUTS)))
+    weight, bias = (draw(st.none() | arrays(shape[-1:], -2.0, 2.0).map(lambda a: a.astype(dtype))) for _ in "wb")
+    return x, weight, bias, draw(st.sampled_from([1e-5, 1e-2]))

@@ -11,11 +11,12 @@ from tinyattn.errors import DTypeError, GradcheckError, GraphError, IndexOpError
 from tinyattn.tensor import Tensor, enable_grad, is_grad_enabled, no_grad, tensor
 from tinyattn.primitive import REGISTRY, primitive
 from tinyattn.gradcheck import gradcheck
-from tinyattn import functional
+from tinyattn.random import manual_seed
+from tinyattn import functional, nn
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "primitive", "REGISTRY", "gradcheck",
-    "functional", "OpError", "ShapeError", "DTypeError", "IndexOpError", "GraphError", "GradcheckError",
+    "manual_seed", "functional", "nn", "OpError", "ShapeError", "DTypeError", "IndexOpError", "GraphError", "GradcheckError",
 ]

@@ -7,13 +7,15 @@ import numpy as np
 
 from tinyattn.errors import ShapeError
 from tinyattn.ops import (
-    abs, add, argmax, argmin, astype, broadcast_to, clip, exp, expand_dims, gather, getitem, log, log_softmax,
-    logsumexp, masked_fill, matmul, max, maximum, mean, min, minimum, mul, neg, power, relu, reshape, sigmoid,
-    softmax, sqrt, squeeze, sub, sum, swapaxes, take, tanh, transpose, truediv, var, where,
+    abs, add, argmax, argmin, astype, broadcast_to, clip, cross_entropy, embedding, exp, expand_dims, gather, getitem,
+    layer_norm, log, log_softmax, logsumexp, masked_fill, matmul, max, maximum, mean, min, minimum, mul, neg, power,
+    relu, reshape, sigmoid, softmax, sqrt, squeeze, sub, sum, swapaxes, take, tanh, transpose, truediv, var, where,
 )
 from tinyattn.ops import concatenate as _concatenate
 from tinyattn.ops import stack as _stack
 from tinyattn.primitive import as_array
+from tinyattn.random import generator
+from tinyattn.tensor import Tensor
 
 
 def concatenate(tensors, axis=0):
@@ -24,6 +26,18 @@ def concatenate(tensors, axis=0):
 def stack(tensors, axis=0):
     """The tensors, all of one shape, joined along a new `axis` (as ``np.stack``)."""
     return _stack(*tensors, axis=axis)
+
+
+def dropout(x, p=0.5, training=True, rng=None):
+    """Zero each element with probability p and scale the rest by 1 / (1 - p) (Srivastava et al., 2014), so the
+    expected value is unchanged; the identity when not training or p = 0. Draws from `rng` (tinyattn.random)."""
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+    if not training or p == 0.0:
+        return x
+    data = x.data if isinstance(x, Tensor) else np.asarray(x)
+    keep = generator(rng).random(data.shape) >= p
+    return x * (keep / (1.0 - p)).astype(data.dtype)
 
 
 def permute(x, axes):
@@ -50,8 +64,9 @@ def split(x, indices_or_sections, axis=0):
 
 
 __all__ = [
-    "abs", "add", "argmax", "argmin", "astype", "broadcast_to", "clip", "concatenate", "exp", "expand_dims",
-    "gather", "getitem", "log", "log_softmax", "logsumexp", "masked_fill", "matmul", "max", "maximum", "mean",
-    "min", "minimum", "mul", "neg", "permute", "power", "relu", "reshape", "sigmoid", "softmax", "split", "sqrt",
-    "squeeze", "stack", "sub", "sum", "swapaxes", "take", "tanh", "transpose", "truediv", "var", "where",
+    "abs", "add", "argmax", "argmin", "astype", "broadcast_to", "clip", "concatenate", "cross_entropy", "dropout",
+    "embedding", "exp", "expand_dims", "gather", "getitem", "layer_norm", "log", "log_softmax", "logsumexp", "masked_fill", "matmul",
+    "max", "maximum", "mean", "min", "minimum", "mul", "neg", "permute", "power", "relu", "reshape", "sigmoid",
+    "softmax", "split", "sqrt", "squeeze", "stack", "sub", "sum", "swapaxes", "take", "tanh", "transpose", "truediv",
+    "var", "where",
 ]

@@ -116,6 +116,30 @@ def _inputs_given_by_name(name, args, params, input_names):
     return tuple(args)
 
 
+def joint_vjps(compute_all, count):
+    """`count` VJPs that share one computation: for ops whose input gradients come out of one pass (a fused
+    layer-norm or recurrent-cell backward).
+
+    `compute_all(grad)` returns the gradients of all `count` inputs. Within one backward walk the engine passes
+    every VJP of a node the same `grad` object, so the first VJP called computes them all and the others take their
+    own share; a VJP called with another `grad` (a second backward) computes afresh.
+    """
+    shared = {"grad": None, "grads": {}}
+
+    def vjp_of(position):
+        def vjp(grad):
+            if shared["grad"] is not grad or position not in shared["grads"]:
+                shared["grad"], shared["grads"] = grad, dict(enumerate(compute_all(grad)))
+            result = shared["grads"].pop(position)
+            if not shared["grads"]:
+                shared["grad"] = None  # everything handed out: drop the reference to grad
+            return result
+
+        return vjp
+
+    return tuple(vjp_of(position) for position in range(count))
+
+
 def as_array(value):
     """The array behind a Tensor, or `value` as an array."""
     return value.data if isinstance(value, Tensor) else np.asarray(value)

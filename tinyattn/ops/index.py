@@ -4,7 +4,7 @@ Their VJPs scatter the gradient back; where an index repeats, the gradients add 
 """
 import numpy as np
 
-from tinyattn.errors import DTypeError
+from tinyattn.errors import DTypeError, ShapeError
 from tinyattn.kernels.scatter import scatter_add_rows
 from tinyattn.primitive import as_array, primitive
 from tinyattn.tensor import Tensor
@@ -116,3 +116,24 @@ def _scatter_elements(shape, positions, grad):
     full = np.zeros((int(np.prod(shape)), 1), dtype=grad.dtype)
     scatter_add_rows(full, positions.reshape(-1), grad.reshape(-1, 1))
     return full.reshape(shape)
+
+
+@primitive(n_inputs=1)
+def embedding(weight, ids, padding_idx=None):
+    """Rows of a table looked up by integer ids: weight (V, D), ids (B, T) -> (B, T, D).
+
+    The backward adds each output row's gradient into the row it came from; the row `padding_idx` (if given) gets
+    no gradient, so a padding embedding stays as it was initialised (zeros, in nn.Embedding).
+    """
+    ids = _integer_indices(ids, "embedding")
+    if weight.ndim != 2:
+        raise ShapeError(f"the embedding table must be (V, D), got shape {weight.shape}")
+    out = np.take(weight, ids, axis=0)
+
+    def vjp(grad):
+        full = _scatter_rows(weight.shape, 0, ids, grad)
+        if padding_idx is not None:
+            full[padding_idx] = 0
+        return full
+
+    return out, vjp
