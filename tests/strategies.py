@@ -228,6 +228,14 @@ def scaled_masked_softmax_inputs(draw):
 
 
 @st.composite
+def binary_cross_entropy_inputs(draw):
+    """Logits and targets in [0, 1] of mutually broadcastable shapes, and a reduction."""
+    pair = draw(broadcastable_shapes(2))
+    logits, targets = draw(arrays(pair.input_shapes[0])), draw(arrays(pair.input_shapes[1], 0.0, 1.0))
+    return OpInputs((logits, targets), {"reduction": draw(st.sampled_from(["mean", "sum", "none"]))})
+
+
+@st.composite
 def embedding_inputs(draw):
     """A (V, D) table, integer ids (ndim 0..2, with a repeat) and a padding_idx that the ids never use (or None)."""
     rows, width = draw(st.integers(2, 4)), draw(st.integers(1, 3))

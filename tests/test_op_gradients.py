@@ -92,6 +92,8 @@ ROWS = [
         _finite_log_softmax, last_op=False),
     # losses and normalisation (targets are params: not differentiable)
     Row("cross_entropy-ignored-smoothed-any-reduction", "cross_entropy", S.cross_entropy_inputs(), F.cross_entropy),
+    Row("binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits", S.binary_cross_entropy_inputs(),
+        F.binary_cross_entropy_with_logits),
     Row("layer_norm-weight-and-bias", "layer_norm", S.layer_norm_inputs(), F.layer_norm),
     Row("layer_norm-bias-only", "layer_norm", S.layer_norm_inputs(weight=False),
         lambda x, bias, eps: F.layer_norm(x, bias=bias, eps=eps)),

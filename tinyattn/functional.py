@@ -7,7 +7,7 @@ import numpy as np
 
 from tinyattn.errors import ShapeError
 from tinyattn.ops import (
-    abs, add, argmax, argmin, astype, broadcast_to, clip, cross_entropy, embedding, exp, expand_dims, gather, getitem,
+    abs, add, argmax, argmin, astype, binary_cross_entropy_with_logits, broadcast_to, clip, cross_entropy, embedding, exp, expand_dims, gather, getitem,
     layer_norm, log, log_softmax, logsumexp, masked_fill, matmul, max, maximum, mean, min, minimum, mul, neg, power,
     relu, reshape, sigmoid, softmax, sqrt, squeeze, sub, sum, swapaxes, take, tanh, transpose, truediv, var, where,
 )
@@ -40,6 +40,37 @@ def dropout(x, p=0.5, training=True, rng=None):
     return x * (keep / (1.0 - p)).astype(data.dtype)
 
 
+def nll_loss(log_probs, targets, ignore_index=-100, reduction="mean"):
+    """Negative log-likelihood of integer `targets` given log-probabilities (..., C) on the last axis.
+
+    loss = -log_probs[..., target]; elements whose target is `ignore_index` count 0 and are left out of the mean
+    (a mean over no element is 0). For logits, ``cross_entropy`` does the same in one fused step.
+    """
+    targets = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
+    if targets.dtype.kind not in "iu":
+        raise TypeError(f"nll_loss: needs integer targets, got {targets.dtype}")
+    kept = targets != ignore_index
+    picked = gather(log_probs, np.where(kept, targets, 0)[..., None], axis=-1)[..., 0]  # (...)
+    losses = -picked * kept.astype(picked.dtype)
+    if reduction == "none":
+        return losses
+    if reduction == "sum":
+        return losses.sum()
+    if reduction == "mean":
+        return losses.sum() / picked.dtype.type(np.maximum(np.count_nonzero(kept), 1))
+    raise ValueError(f"nll_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def mse_loss(prediction, target, reduction="mean"):
+    """Mean (or sum, or none) of the squared differences (prediction - target) ** 2, broadcasting as NumPy."""
+    squared = (prediction - target) ** 2
+    if reduction == "none":
+        return squared
+    if reduction in ("mean", "sum"):
+        return squared.mean() if reduction == "mean" else squared.sum()
+    raise ValueError(f"mse_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
 def permute(x, axes):
     """Axes reordered: ``permute(x, (0, 2, 1, 3))``; the same as ``transpose(x, axes)``."""
     return transpose(x, axes)
@@ -64,7 +95,8 @@ def split(x, indices_or_sections, axis=0):
 
 
 __all__ = [
-    "abs", "add", "argmax", "argmin", "astype", "broadcast_to", "clip", "concatenate", "cross_entropy", "dropout",
+    "abs", "add", "argmax", "argmin", "astype", "binary_cross_entropy_with_logits", "broadcast_to", "clip",
+    "concatenate", "cross_entropy", "dropout", "mse_loss", "nll_loss",
     "embedding", "exp", "expand_dims", "gather", "getitem", "layer_norm", "log", "log_softmax", "logsumexp", "masked_fill", "matmul",
     "max", "maximum", "mean", "min", "minimum", "mul", "neg", "permute", "power", "relu", "reshape", "sigmoid",
     "softmax", "split", "sqrt", "squeeze", "stack", "sub", "sum", "swapaxes", "take", "tanh", "transpose", "truediv",

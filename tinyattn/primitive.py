@@ -39,7 +39,7 @@ def primitive(forward=None, *, name=None, n_inputs=None):
     """Make a differentiable operation from a forward that returns ``(out, vjps)``; see the module docstring.
 
     Use as ``@primitive`` or ``@primitive(n_inputs=1)``: the first `n_inputs` positional arguments are the array
-    inputs (default: all of them); further positional and keyword arguments are passed to the forward unchanged
+    inputs (default: all positional arguments; a forward with parameters that have defaults should say n_inputs); further positional and keyword arguments are passed to the forward unchanged
     (axes, shapes, indices). The operation returns a Tensor that records how it was computed when an input
     requires grad and gradient recording is on. It is registered in ``REGISTRY`` under `name` (default: the
     forward's name) and keeps the forward as ``.forward``.
@@ -98,12 +98,15 @@ def primitive(forward=None, *, name=None, n_inputs=None):
 
 
 def _input_names(forward, n_inputs):
-    """Names of the forward's array inputs: its first `n_inputs` parameters (default: all positional ones)."""
-    positional = [
-        parameter.name for parameter in inspect.signature(forward).parameters.values()
+    """Names of the forward's array inputs: its first `n_inputs` parameters (default: the positional ones without a
+    default value)."""
+    parameters = [
+        parameter for parameter in inspect.signature(forward).parameters.values()
         if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD)
     ]
-    return tuple(positional if n_inputs is None else positional[:n_inputs])
+    if n_inputs is None:
+        return tuple(parameter.name for parameter in parameters if parameter.default is parameter.empty)
+    return tuple(parameter.name for parameter in parameters[:n_inputs])
 
 
 def _inputs_given_by_name(name, args, params, input_names):

@@ -11,7 +11,7 @@ from tinyattn.ops.elementwise import (
 from tinyattn.ops.index import embedding, gather, getitem, take
 from tinyattn.ops.linalg import matmul
 from tinyattn.ops.logic import argmax, argmin, compare, logical_not
-from tinyattn.ops.loss import cross_entropy
+from tinyattn.ops.loss import binary_cross_entropy_with_logits, cross_entropy
 from tinyattn.ops.normalization import layer_norm
 from tinyattn.ops.reduce import max, mean, min, sum, var
 from tinyattn.ops.softmax import log_softmax, logsumexp, softmax

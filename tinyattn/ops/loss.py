@@ -1,4 +1,4 @@
-"""Losses: cross-entropy from logits, with ignored targets and label smoothing.
+"""Losses as primitives: cross-entropy from logits (ignored targets, label smoothing), binary cross-entropy.
 
 The arithmetic is in ``tinyattn.kernels.cross_entropy``: one fused pass computes each row's loss and keeps the
 softmax probabilities, from which the backward pass is a single elementwise step.
@@ -68,3 +68,42 @@ def cross_entropy(logits, targets, ignore_index=-100, label_smoothing=0.0, reduc
         return kernels.cross_entropy_backward(probs, targets, loss_grads, ignore_index, label_smoothing)
 
     return out, vjp
+
+
+def _reduce(losses, reduction, dtype):
+    """The losses reduced as asked, and d out / d losses as a factor (1 for "none" and "sum", 1/N for "mean")."""
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    if reduction == "none":
+        return losses, dtype.type(1)
+    if reduction == "sum":
+        return np.sum(losses), dtype.type(1)
+    count = dtype.type(max(losses.size, 1))
+    return np.sum(losses) / count, dtype.type(1) / count
+
+
+@primitive(n_inputs=2)
+def binary_cross_entropy_with_logits(logits, targets, reduction="mean"):
+    """Binary cross-entropy of `targets` in [0, 1] under sigmoid(`logits`), computed without overflow:
+
+        loss = max(x, 0) - x * y + log(1 + exp(-|x|))      (x = logits, y = targets)
+
+    which equals -(y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))) and stays finite at |x| = 1e4.
+    Shapes: logits and targets broadcast together; reduction "mean", "sum" or "none".
+    Gradients: d logits = grad * (sigmoid(x) - y), d targets = -grad * x.
+    """
+    logits, targets = np.asarray(logits), np.asarray(targets)
+    if logits.dtype.kind != "f":
+        raise TypeError(f"needs float logits, got {logits.dtype}")
+    losses = np.maximum(logits, 0) - logits * targets + np.log1p(np.exp(-np.abs(logits)))
+    out, factor = _reduce(losses, reduction, losses.dtype)
+
+    def grad_logits(grad):
+        small = np.exp(-np.abs(logits))  # sigmoid from exp(-|x|) <= 1: no overflow
+        sigmoid = np.where(logits >= 0, 1 / (1 + small), small / (1 + small))
+        return (grad * factor) * (sigmoid - targets)
+
+    def grad_targets(grad):
+        return (grad * factor) * -np.broadcast_to(logits, losses.shape)  # the broadcast shape, like grad_logits
+
+    return out, (grad_logits, grad_targets)
