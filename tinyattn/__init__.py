@@ -7,16 +7,20 @@
     F.softmax(x * 2.0).max().backward()
     x.grad
 """
-from tinyattn.errors import DTypeError, GradcheckError, GraphError, IndexOpError, OpError, ShapeError
+from tinyattn.errors import (
+    CheckpointError, DTypeError, GradcheckError, GraphError, IndexOpError, OpError, ShapeError,
+)
 from tinyattn.tensor import Tensor, enable_grad, is_grad_enabled, no_grad, tensor
 from tinyattn.primitive import REGISTRY, primitive
 from tinyattn.gradcheck import gradcheck
 from tinyattn.random import manual_seed
-from tinyattn import functional, nn
+from tinyattn import functional, io, nn, optim
+from tinyattn.io import load, save
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "primitive", "REGISTRY", "gradcheck",
-    "manual_seed", "functional", "nn", "OpError", "ShapeError", "DTypeError", "IndexOpError", "GraphError", "GradcheckError",
+    "manual_seed", "save", "load", "functional", "nn", "optim", "io",
+    "OpError", "ShapeError", "DTypeError", "IndexOpError", "GraphError", "GradcheckError", "CheckpointError",
 ]

@@ -22,6 +22,11 @@ class IndexOpError(OpError, IndexError):
     """An index out of range, or of a kind the operation does not accept."""
 
 
+class CheckpointError(OpError, ValueError):
+    """A file that is not a loadable checkpoint: not an ``.npz`` archive, truncated or corrupt, or holding pickled
+    data. The message names the file and what is wrong with it."""
+
+
 class GraphError(RuntimeError):
     """The recorded graph cannot be walked as asked (freed by an earlier backward, non-scalar root, ...)."""
 

@@ -6,7 +6,7 @@ seeds once at the start and creates its layers in the same order repeats bit for
 """
 import numpy as np
 
-_default = np.random.default_rng()
+_default = None  # made on first use, so that importing tinyattn does not import numpy.random
 
 
 def manual_seed(seed):
@@ -17,14 +17,17 @@ def manual_seed(seed):
 
 
 def default_generator():
-    """The generator used where ``rng=None``."""
+    """The generator used where ``rng=None`` (seeded from the operating system unless manual_seed was called)."""
+    global _default
+    if _default is None:
+        _default = np.random.default_rng()
     return _default
 
 
 def generator(rng=None):
     """`rng` itself, the default generator for None, or a new generator seeded with `rng` when it is an int."""
     if rng is None:
-        return _default
+        return default_generator()
     if isinstance(rng, np.random.Generator):
         return rng
     if isinstance(rng, (int, np.integer)):
