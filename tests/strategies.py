@@ -462,6 +462,80 @@ def layer_norm_inputs(draw, weight=True, bias=True):
     return OpInputs((draw(arrays(shape)), *affine), {"eps": draw(st.sampled_from([1e-5, 1e-2]))})
 
 
+# ----- recurrent cells and layers ---------------------------------------------------------------------------------
+# Weights in [-1, 1] and gate inputs in [-2, 2] keep sigmoid and tanh away from saturation, where every gradient
+# would be near zero and a wrong one would pass.
+RECURRENT_KINDS = {"gru": (3, 1), "lstm": (4, 2)}  # kind -> (gates, state arrays: h, or h and c)
+
+
+@st.composite
+def recurrent_cell_inputs(draw, kind, bias=True):
+    """The inputs of gru_cell / lstm_cell: x (B, I), the state (h, or h and c, (B, H) each), weight_ih (I, G*H),
+    weight_hh (H, G*H) and, with `bias`, bias_ih and bias_hh (G*H,); sides 1..3."""
+    gates, state_count = RECURRENT_KINDS[kind]
+    batch, inputs, size = (draw(st.integers(1, 3)) for _ in range(3))
+    width = gates * size
+    drawn = [draw(arrays((batch, inputs), -2.0, 2.0))]
+    drawn += [draw(arrays((batch, size), -1.0, 1.0)) for _ in range(state_count)]
+    drawn += [draw(arrays((inputs, width), -1.0, 1.0)), draw(arrays((size, width), -1.0, 1.0))]
+    drawn += [draw(arrays((width,), -1.0, 1.0)) for _ in range(2 if bias else 0)]
+    return OpInputs(tuple(drawn), {})
+
+
+@st.composite
+def recurrent_sequence_inputs(draw, kind, bias=True):
+    """The inputs of gru_sequence / lstm_sequence: input_gates (T, B, G*H), the initial state, weight_hh (H, G*H)
+    and, with `bias`, bias_hh (G*H,); as params a mask (T, B) of real steps (any pattern, or None) and a direction.
+    T up to 3, B and H up to 2: at most 48 elements per array, so gradcheck goes element by element."""
+    gates, state_count = RECURRENT_KINDS[kind]
+    steps, batch, size = draw(st.integers(1, 3)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    width = gates * size
+    drawn = [draw(arrays((steps, batch, width), -2.0, 2.0))]
+    drawn += [draw(arrays((batch, size), -1.0, 1.0)) for _ in range(state_count)]
+    drawn += [draw(arrays((size, width), -1.0, 1.0))]
+    drawn += [draw(arrays((width,), -1.0, 1.0)) for _ in range(1 if bias else 0)]
+    params = {"mask": draw(st.none() | masks((steps, batch))), "reverse": draw(st.booleans())}
+    return OpInputs(tuple(drawn), params)
+
+
+@dataclass(frozen=True)
+class RecurrentConfig:
+    """A GRU or LSTM layer stack and the input it runs on (see recurrent_configs)."""
+
+    kind: str  # "GRU" or "LSTM"
+    num_layers: int
+    bidirectional: bool
+    batch_first: bool
+    bias: bool
+    steps: int
+    batch: int
+    input_size: int
+    hidden_size: int
+    initial_state: bool  # whether h0 (and c0) are passed
+    padding: str  # "none", "lengths" or "mask"
+    lengths: tuple  # (B,) lengths in [0, T]; the mask form is their prefix mask
+
+    @property
+    def directions(self):
+        return 2 if self.bidirectional else 1
+
+
+@st.composite
+def recurrent_configs(draw, kinds=("GRU", "LSTM"), max_layers=2, max_steps=4):
+    """Small layer stacks (H up to 2, I up to 3, B up to 3, T up to `max_steps`), any options, and padding by lengths
+    or mask (a length may be 0 or T) or none."""
+    steps, batch = draw(st.integers(1, max_steps)), draw(st.integers(1, 3))
+    padding = draw(st.sampled_from(["none", "lengths", "mask"]))
+    lengths = (steps,) * batch if padding == "none" else tuple(
+        draw(st.lists(st.integers(0, steps), min_size=batch, max_size=batch)))
+    return RecurrentConfig(
+        kind=draw(st.sampled_from(kinds)), num_layers=draw(st.integers(1, max_layers)),
+        bidirectional=draw(st.booleans()), batch_first=draw(st.booleans()), bias=draw(st.booleans()),
+        steps=steps, batch=batch, input_size=draw(st.integers(1, 3)), hidden_size=draw(st.integers(1, 2)),
+        initial_state=draw(st.booleans()), padding=padding, lengths=lengths,
+    )
+
+
 # ----- kernel inputs ----------------------------------------------------------------------------------------------
 KERNEL_DTYPES = (np.float32, np.float64)
 LAYOUTS = ("contiguous", "transposed", "strided", "read-only")

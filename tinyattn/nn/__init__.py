@@ -14,8 +14,9 @@
 from tinyattn.nn import init
 from tinyattn.nn.layers import Dropout, Embedding, LayerNorm, Linear, dropout
 from tinyattn.nn.module import IncompatibleKeys, Module, ModuleList, Parameter, Sequential
+from tinyattn.nn.recurrent import GRU, LSTM, GRUCell, LSTMCell
 
 __all__ = [
     "init", "Module", "ModuleList", "Sequential", "Parameter", "IncompatibleKeys", "Linear", "Embedding", "Dropout",
-    "dropout", "LayerNorm",
+    "dropout", "LayerNorm", "GRUCell", "LSTMCell", "GRU", "LSTM",
 ]

@@ -1,0 +1,334 @@
+"""Each tinyattn kernel against its NumPy reference: milliseconds per call and the ratio reference / kernel.
+
+The kernels live in ``tinyattn.kernels``; each is a ``Kernel`` with a NumPy ``.reference`` and a Numba ``.numba``
+of the same signature. Both are called directly here, so the global switch (``use_numba``) plays no part. All
+inputs are float32. One table, ``CASES``, lists what is timed: a name, the input sizes, a setup that builds the
+inputs once, the reference call, the kernel call, and the least acceptable ratio (or None). A kernel family
+that is still being written joins the table through ``OPTIONAL_FAMILIES``: its entries appear when its module
+imports, and a line says it was skipped otherwise.
+
+Before anything is timed, each kernel's result must equal its reference's (``np.allclose`` with a float32
+tolerance: rtol 1e-4, atol 1e-5 times the largest finite reference value); otherwise the script stops with an
+error. Each call is warmed up first (the first Numba call compiles, or loads the compiled code from the disk
+cache). Then reference and kernel are timed alternately, every case in every round, the order within a pair
+swapping each round; the table gives medians over the rounds, and the ratio with its interquartile range is
+taken per round, from the pair timed together.
+
+    python bench/kernels.py              # 20 rounds
+    python bench/kernels.py --quick      # 5 rounds
+"""
+import argparse
+import importlib
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+try:
+    import tinyattn
+except ImportError:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import tinyattn
+
+from tinyattn.kernels import exp as exp_kernels
+from tinyattn.kernels import softmax as softmax_kernels
+
+DTYPE = np.float32
+ROWS, WIDTH = 16384, 256  # the softmax family: 16,384 rows of 256 scores (64 heads x 256 queries x 256 keys)
+RTOL, ATOL_SCALE = 1e-4, 1e-5
+
+
+@dataclass(frozen=True)
+class Case:
+    """One timed comparison: `reference(inputs)` against `kernel(inputs)`, `inputs = setup(rng)` built once."""
+
+    name: str
+    size: str  # the input sizes, for the table
+    setup: Callable  # np.random.Generator -> dict of inputs
+    reference: Callable  # inputs -> an array or a tuple of arrays
+    kernel: Callable  # the same, with the Numba kernel
+    target: Optional[float] = None  # the least acceptable ratio reference time / kernel time, or None
+
+
+# ----- the softmax family and the exp (always present) ---------------------------------------------------------
+def _scores(rng):
+    """Scores with the spread of scaled attention scores, and a random upstream gradient, (ROWS, WIDTH)."""
+    return {
+        "scores": rng.normal(0.0, 2.0, (ROWS, WIDTH)).astype(DTYPE),
+        "grad": rng.normal(size=(ROWS, WIDTH)).astype(DTYPE),
+    }
+
+
+def _scores_and_mask(rng):
+    """As _scores, plus a boolean mask (True = keep) keeping ~90% of positions; every 64th row keeps nothing."""
+    inputs = _scores(rng)
+    keep = rng.random((ROWS, WIDTH)) < 0.9
+    keep[::64] = False
+    inputs["mask"] = keep
+    return inputs
+
+
+def _softmax_forward_backward(kernel_of):
+    """The softmax weights and their backward; `kernel_of` picks .reference or .numba of a Kernel."""
+
+    def run(inputs):
+        weights = kernel_of(softmax_kernels.softmax)(inputs["scores"], inputs.get("mask"))
+        return weights, kernel_of(softmax_kernels.softmax_backward)(weights, inputs["grad"])
+
+    return run
+
+
+def _log_softmax_forward_backward(kernel_of):
+    def run(inputs):
+        log_probs = kernel_of(softmax_kernels.log_softmax)(inputs["scores"], inputs.get("mask"))
+        return log_probs, kernel_of(softmax_kernels.log_softmax_backward)(log_probs, inputs["grad"])
+
+    return run
+
+
+def _reference(kernel):
+    return kernel.reference
+
+
+def _numba(kernel):
+    return kernel.numba
+
+
+SOFTMAX_SIZE = f"{ROWS} x {WIDTH}"
+
+CASES = [
+    Case("softmax forward + backward", SOFTMAX_SIZE, _scores,
+         _softmax_forward_backward(_reference), _softmax_forward_backward(_numba), target=3.0),
+    Case("softmax forward + backward, boolean mask", SOFTMAX_SIZE + ", 10% masked", _scores_and_mask,
+         _softmax_forward_backward(_reference), _softmax_forward_backward(_numba)),
+    Case("log_softmax forward + backward", SOFTMAX_SIZE, _scores,
+         _log_softmax_forward_backward(_reference), _log_softmax_forward_backward(_numba)),
+    Case("logsumexp", SOFTMAX_SIZE, _scores,
+         lambda inputs: softmax_kernels.logsumexp.reference(inputs["scores"]),
+         lambda inputs: softmax_kernels.logsumexp.numba(inputs["scores"])),
+    Case("exp_nonpositive vs np.exp", f"{ROWS * WIDTH:,} values in [-30, 0]",
+         lambda rng: {"values": rng.uniform(-30.0, 0.0, ROWS * WIDTH).astype(DTYPE)},
+         lambda inputs: np.exp(inputs["values"]),
+         lambda inputs: exp_kernels.exp_nonpositive.numba(inputs["values"])),
+]
+
+
+# ----- families still being written: an entry each, when the module imports -----------------------------------
+EMBEDDING_ROWS, LOOKUPS, EMBEDDING_WIDTH = 10_000, 32_768, 256
+
+
+def scatter_cases(module):
+    """Embedding backward: N = 32,768 gradient rows of 256 added into a (10,000, 256) table, indices repeating."""
+
+    def setup(rng):
+        return {
+            "rows": rng.integers(0, EMBEDDING_ROWS, LOOKUPS),  # 32,768 draws from 10,000: most rows repeat
+            "values": rng.normal(size=(LOOKUPS, EMBEDDING_WIDTH)).astype(DTYPE),
+        }
+
+    def call(function):
+        # The table starts at zero on every call, for both (the allocation is the same for both and is timed).
+        return lambda inputs: function(np.zeros((EMBEDDING_ROWS, EMBEDDING_WIDTH), DTYPE), inputs["rows"],
+                                       inputs["values"])
+
+    kernel = module.scatter_add_rows
+    size = f"({LOOKUPS:,}, {EMBEDDING_WIDTH}) into ({EMBEDDING_ROWS:,}, {EMBEDDING_WIDTH})"
+    return [Case("scatter_add_rows vs np.add.at (embedding backward)", size, setup, call(kernel.reference),
+                 call(kernel.numba), target=10.0)]
+
+
+def cross_entropy_cases(module):
+    """Cross-entropy of 16,384 rows of 256 logits against integer targets (1 row in 32 ignored), forward + backward.
+
+    Signatures (tinyattn/kernels/cross_entropy.py): cross_entropy(logits, targets, ignore_index=-100,
+    label_smoothing=0.0) -> (losses, probs); cross_entropy_backward(probs, targets, grad, ignore_index=-100,
+    label_smoothing=0.0) -> d_logits.
+    """
+
+    def setup(rng):
+        targets = rng.integers(0, WIDTH, ROWS)
+        targets[::32] = -100  # padding positions, as ignore_index
+        return {"logits": rng.normal(0.0, 2.0, (ROWS, WIDTH)).astype(DTYPE), "targets": targets,
+                "grad": rng.normal(size=ROWS).astype(DTYPE)}
+
+    def forward_backward(kernel_of):
+        def run(inputs):
+            losses, probs = kernel_of(module.cross_entropy)(inputs["logits"], inputs["targets"])
+            return losses, probs, kernel_of(module.cross_entropy_backward)(probs, inputs["targets"], inputs["grad"])
+
+        return run
+
+    return [Case("cross_entropy forward + backward", f"{ROWS} x {WIDTH} logits", setup,
+                 forward_backward(_reference), forward_backward(_numba))]
+
+
+def layer_norm_cases(module):
+    """Layer norm of 16,384 rows of 256 features with a weight and a bias, forward + backward.
+
+    Signatures (tinyattn/kernels/layer_norm.py): layer_norm(x, weight=None, bias=None, eps=1e-5) -> (out, mean,
+    rstd); layer_norm_backward(grad_out, x, mean, rstd, weight=None) -> (d_x, d_weight, d_bias).
+    """
+
+    def setup(rng):
+        return {"x": (1.0 + rng.normal(size=(ROWS, WIDTH))).astype(DTYPE),
+                "weight": rng.uniform(0.5, 1.5, WIDTH).astype(DTYPE), "bias": rng.normal(size=WIDTH).astype(DTYPE),
+                "grad": rng.normal(size=(ROWS, WIDTH)).astype(DTYPE)}
+
+    def forward_backward(kernel_of):
+        def run(inputs):
+            x, weight = inputs["x"], inputs["weight"]
+            out, mean, rstd = kernel_of(module.layer_norm)(x, weight, inputs["bias"])
+            return (out, mean, rstd) + kernel_of(module.layer_norm_backward)(inputs["grad"], x, mean, rstd, weight)
+
+        return run
+
+    return [Case("layer_norm forward + backward", f"{ROWS} x {WIDTH}, weight and bias", setup,
+                 forward_backward(_reference), forward_backward(_numba))]
+
+
+#: module name under tinyattn.kernels -> function(module) giving its cases
+OPTIONAL_FAMILIES = {"scatter": scatter_cases, "cross_entropy": cross_entropy_cases, "layer_norm": layer_norm_cases}
+
+
+def optional_cases():
+    """The cases of every optional family whose module imports; a printed line for each one skipped."""
+    cases = []
+    for family, make_cases in OPTIONAL_FAMILIES.items():
+        try:
+            module = importlib.import_module(f"tinyattn.kernels.{family}")
+        except Exception as error:  # not written yet (ImportError), or half-written: report it and go on
+            print(f"skipped tinyattn.kernels.{family}: {type(error).__name__}: {error}")
+            continue
+        cases.extend(make_cases(module))
+    return cases
+
+
+# ----- checking and timing ---------------------------------------------------------------------------------------
+def as_tuple(result):
+    return result if isinstance(result, tuple) else (result,)
+
+
+def check_agreement(case, inputs):
+    """Fail loudly unless the kernel's result equals the reference's, in float32 tolerance."""
+    expected, got = as_tuple(case.reference(inputs)), as_tuple(case.kernel(inputs))
+    if len(expected) != len(got):
+        raise AssertionError(f"{case.name}: the kernel returned {len(got)} arrays, the reference {len(expected)}")
+    for index, (want, have) in enumerate(zip(expected, got)):
+        want, have = np.asarray(want), np.asarray(have)
+        finite = np.abs(want[np.isfinite(want)])
+        scale = finite.max() if finite.size else 1.0
+        if have.shape != want.shape or have.dtype != want.dtype:
+            problem = f"shape {have.shape} {have.dtype}, expected {want.shape} {want.dtype}"
+        elif not np.allclose(have, want, rtol=RTOL, atol=ATOL_SCALE * scale, equal_nan=True):
+            with np.errstate(invalid="ignore"):
+                difference = np.nanmax(np.where(want == have, 0, np.abs(have - want)))
+            problem = f"max abs diff {difference:.3g}, reference scale {scale:.3g}"
+        else:
+            continue
+        raise AssertionError(f"{case.name}: result {index} of the kernel differs from the reference ({problem})")
+
+
+def time_call(function, inputs):
+    start = time.perf_counter()
+    function(inputs)
+    return time.perf_counter() - start
+
+
+def measure(cases, inputs, rounds, warmup):
+    """Per case, the (reference, kernel) seconds of every round; the pair's order swaps each round."""
+    for case in cases:
+        for _ in range(warmup):
+            time_call(case.reference, inputs[case.name])
+            time_call(case.kernel, inputs[case.name])
+    samples = {case.name: [] for case in cases}
+    for round_index in range(rounds):
+        for case in cases:
+            if round_index % 2:
+                kernel = time_call(case.kernel, inputs[case.name])
+                reference = time_call(case.reference, inputs[case.name])
+            else:
+                reference = time_call(case.reference, inputs[case.name])
+                kernel = time_call(case.kernel, inputs[case.name])
+            samples[case.name].append((reference, kernel))
+    return samples
+
+
+def summarise(samples):
+    """Per case: median reference ms, median kernel ms, median per-round ratio and its quartiles."""
+    summary = {}
+    for name, pairs in samples.items():
+        ratios = [reference / kernel for reference, kernel in pairs]
+        quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+        summary[name] = (
+            1e3 * statistics.median(reference for reference, _ in pairs),
+            1e3 * statistics.median(kernel for _, kernel in pairs),
+            statistics.median(ratios), quartiles[0], quartiles[2],
+        )
+    return summary
+
+
+def print_table(cases, summary):
+    print("| kernel | input (float32) | reference ms | kernel ms | reference / kernel | ratio IQR | target |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for case in cases:
+        reference, kernel, ratio, low, high = summary[case.name]
+        target = f"≥ {case.target:g}x" if case.target else "–"
+        print(f"| {case.name} | {case.size} | {reference:.2f} | {kernel:.2f} | {ratio:.2f}x | {low:.2f}–{high:.2f} "
+              f"| {target} |")
+
+
+def print_verdicts(cases, summary):
+    for case in cases:
+        if case.target is None:
+            continue
+        ratio = summary[case.name][2]
+        verdict = "MET" if ratio >= case.target else "NOT MET"
+        print(f"Target ({case.name}: kernel at least {case.target:g}x faster than the reference): {verdict}: "
+              f"{ratio:.2f}x.")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, help="timed rounds (default 20; 5 with --quick)")
+    parser.add_argument("--warmup", type=int, help="untimed calls of each side first, at least 1 (default 2)")
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (bench/run.py --quick)")
+    args = parser.parse_args(argv)
+    if args.rounds is None:
+        args.rounds = 5 if args.quick else 20
+    if args.warmup is None:
+        args.warmup = 1 if args.quick else 2
+    if args.rounds < 1 or args.warmup < 1:  # the first call compiles: never time it
+        parser.error("--rounds and --warmup must be at least 1")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import numba
+
+    cases = CASES + optional_cases()
+    rng = np.random.default_rng(0)
+    inputs = {case.name: case.setup(rng) for case in cases}
+    for case in cases:
+        check_agreement(case, inputs[case.name])  # also the first call: it compiles (or loads from the cache)
+
+    print(f"Kernels against their NumPy references, float32, one process; median of {args.rounds} rounds "
+          f"(reference and kernel alternating) after {args.warmup} warm-up call(s) of each.")
+    print(f"Python {platform.python_version()}, NumPy {np.__version__}, Numba {numba.__version__}, "
+          f"{os.cpu_count()} CPUs; the kernels are serial (one thread) and call no BLAS.")
+    print(f"Every kernel gave its reference's result before timing (np.allclose, rtol {RTOL:g}, "
+          f"atol {ATOL_SCALE:g} x the largest finite reference value).")
+    summary = summarise(measure(cases, inputs, args.rounds, args.warmup))
+    print()
+    print_table(cases, summary)
+    print()
+    print_verdicts(cases, summary)
+
+
+if __name__ == "__main__":
+    main()
