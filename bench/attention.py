@@ -391,66 +391,90 @@ def environment_line(systems):
 
 
 def profile_tinyattn(inputs, rounds):
-    """Where tinyattn's time goes: each array operation its fused forward and backward perform, timed alone on
-    the same arrays (median over interleaved rounds), against the whole; the rest is the engine's bookkeeping,
-    allocations and the cache effects of running the steps back to back. Then a short cProfile."""
+    """Where tinyattn's time goes. Each array operation that its fused forward and backward perform is timed alone
+    on the same arrays; then the same operations back to back with no engine (a plain NumPy + kernel pipeline);
+    then tinyattn itself. Steps alone against the pipeline shows what running them in sequence costs (caches,
+    fresh 16 MB arrays); the pipeline against tinyattn is the engine's own cost (graph, VJP calls, checks).
+    Medians over interleaved rounds; then a short cProfile of tinyattn."""
     import cProfile
     import pstats
 
     from tinyattn.kernels import softmax as softmax_kernels
 
+    softmax, softmax_backward = softmax_kernels.softmax.numba, softmax_kernels.softmax_backward.numba
     query, keys, values, grad = inputs
     scores = query @ keys.swapaxes(-1, -2)
-    weights = softmax_kernels.softmax.numba(scores, None, SCALE)
+    weights = softmax(scores, None, SCALE)
     grad_weights = grad @ values.swapaxes(-1, -2)
-    grad_scores = softmax_kernels.softmax_backward.numba(weights, grad_weights, SCALE)
+    grad_scores = softmax_backward(weights, grad_weights, SCALE)
     grad_keys_t = query.swapaxes(-1, -2) @ grad_scores  # matmul's VJP for k^T; swapaxes' VJP transposes it back
     steps = {
         "forward: matmul q @ k^T": lambda: query @ keys.swapaxes(-1, -2),
-        "forward: softmax kernel (scale fused)": lambda: softmax_kernels.softmax.numba(scores, None, SCALE),
+        "forward: softmax kernel (scale fused)": lambda: softmax(scores, None, SCALE),
         "forward: matmul weights @ v": lambda: weights @ values,
         "backward: matmul d weights = g @ v^T": lambda: grad @ values.swapaxes(-1, -2),
         "backward: matmul d v = weights^T @ g": lambda: weights.swapaxes(-1, -2) @ grad,
-        "backward: softmax_backward kernel": lambda: softmax_kernels.softmax_backward.numba(
-            weights, grad_weights, SCALE),
+        "backward: softmax_backward kernel": lambda: softmax_backward(weights, grad_weights, SCALE),
         "backward: matmul d q = d scores @ k": lambda: grad_scores @ keys,
         "backward: matmul d k^T = q^T @ d scores": lambda: query.swapaxes(-1, -2) @ grad_scores,
-        "backward: copies into .grad (q, v; k from its transpose)": lambda: (
-            np.array(query, copy=True), np.array(values, copy=True), np.array(grad_keys_t.swapaxes(-1, -2))),
+        # q.grad and v.grad keep the matmul results; k's gradient is a transposed view, copied into k.grad.
+        "backward: copy of d k (a transposed view) into k.grad": lambda: np.array(grad_keys_t.swapaxes(-1, -2)),
     }
+
+    def pipeline():
+        weights = softmax(query @ keys.swapaxes(-1, -2), None, SCALE)
+        out = weights @ values
+        grad_values = weights.swapaxes(-1, -2) @ grad
+        grad_scores = softmax_backward(weights, grad @ values.swapaxes(-1, -2), SCALE)
+        grad_query, grad_keys_t = grad_scores @ keys, query.swapaxes(-1, -2) @ grad_scores
+        return out, grad_query, np.array(grad_keys_t.swapaxes(-1, -2)), grad_values
+
     system = Tinyattn(inputs, fused=True)
 
     def whole():
         system.forward()
         system.backward()
 
-    for step in list(steps.values()) + [whole]:
-        system.fresh()
-        step()
-    samples = {name: [] for name in list(steps) + ["whole"]}
-    for _ in range(rounds):
-        for name, step in steps.items():
-            samples[name].append(time_call(step))
-        system.fresh()
-        gc.collect()
-        samples["whole"].append(time_call(whole))
+    steps["pipeline"], steps["whole"] = pipeline, whole
+    samples = {name: [] for name in steps}
+    # As in the main measurement, torch's objects are frozen out of the collector: a full collection with them takes
+    # ~0.1 s, long enough for OpenBLAS's threads to fall asleep and make the next matmul pay for waking them.
+    gc.collect()
+    gc.freeze()
+    try:
+        for round_index in range(rounds + 1):  # round 0 warms up
+            for name, step in steps.items():
+                system.fresh()
+                gc.collect()
+                seconds = time_call(step)
+                if round_index:
+                    samples[name].append(seconds)
+    finally:
+        gc.unfreeze()
     medians = {name: 1e3 * statistics.median(values) for name, values in samples.items()}
-    total = medians.pop("whole")
-    print(f"\nWhere tinyattn's time goes (fused, Numba; each step timed alone, median of {rounds} rounds):\n")
+    total, back_to_back = medians.pop("whole"), medians.pop("pipeline")
+    alone = sum(medians.values())
+
+    def row(name, value, bold=False):
+        text = f"**{name}** | **{value:.1f}**" if bold else f"{name} | {value:.1f}"
+        print(f"| {text} | {100 * value / total:.0f}% |")
+
+    print(f"\nWhere tinyattn's time goes (fused, Numba; median of {rounds} rounds; share of tinyattn's total):\n")
     print("| step | ms | share |")
     print("| --- | ---: | ---: |")
     for name, value in medians.items():
-        print(f"| {name} | {value:.1f} | {100 * value / total:.0f}% |")
-    rest = total - sum(medians.values())
-    print(f"| the rest: engine bookkeeping, allocations, cache effects | {rest:.1f} | {100 * rest / total:.0f}% |")
-    print(f"| **tinyattn forward + backward** | **{total:.1f}** | 100% |")
+        row(name, value)
+    row("sum of the steps, each timed alone", alone, bold=True)
+    row("the same steps back to back, no engine", back_to_back, bold=True)
+    row("tinyattn forward + backward", total, bold=True)
+    row("the engine's own cost (tinyattn - the steps back to back)", total - back_to_back)
 
     profiler = cProfile.Profile()
     for _ in range(5):
         system.fresh()
         profiler.runcall(whole)
     print("\ncProfile of 5 forward + backward runs (own time; NumPy's matmul is inside matmul and grad_a/grad_b):")
-    pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(12)
+    pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(10)
 
 
 def time_call(function):
