@@ -165,15 +165,26 @@ def as_rows(array, dtype=None):
     return np.ascontiguousarray(array, dtype=dtype).reshape(-1, array.shape[-1])
 
 
+def _read_only(array):
+    view = array.view()
+    view.setflags(write=False)
+    return view
+
+
 def _mask_rows(mask, scores):
-    """(mask_kind, keep, bias) for the loops: the mask broadcast to the scores' (rows, T), or placeholders."""
+    """(mask_kind, keep, bias) for the loops: the mask broadcast to the scores' (rows, T), or placeholders.
+
+    All are handed over read-only: Numba types read-only and writable arrays differently, and mixed flags would
+    compile every kernel once per mask kind instead of once.
+    """
     no_keep, no_bias = np.ones((1, 1), np.bool_), np.zeros((1, 1), scores.dtype)
     if mask is None:
-        return NO_MASK, no_keep, no_bias
-    full = np.broadcast_to(mask, scores.shape)
-    if mask.dtype == np.bool_:
-        return KEEP_MASK, as_rows(full), no_bias
-    return BIAS_MASK, no_keep, as_rows(full, scores.dtype)
+        keep, bias, kind = no_keep, no_bias, NO_MASK
+    elif mask.dtype == np.bool_:
+        keep, bias, kind = as_rows(np.broadcast_to(mask, scores.shape)), no_bias, KEEP_MASK
+    else:
+        keep, bias, kind = no_keep, as_rows(np.broadcast_to(mask, scores.shape), scores.dtype), BIAS_MASK
+    return kind, _read_only(keep), _read_only(bias)
 
 
 def softmax_numba(scores, mask=None, scale=1.0):
