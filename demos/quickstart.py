@@ -201,6 +201,7 @@ def pictures(examples, predictions, weights, count):
 MODES = {  # training steps, batch size, learning rate, held-out examples
     "quick": dict(steps=300, batch=32, lr=0.005, test_size=1000),
     "full": dict(steps=1500, batch=64, lr=0.005, test_size=5000),
+    "tiny": dict(steps=3, batch=8, lr=0.005, test_size=50),  # a smoke test: every code path, no learning
 }
 
 
@@ -216,6 +217,8 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help=f"quick mode, the tour's: {MODES['quick']['steps']} steps (default: full mode, "
                         f"{MODES['full']['steps']} steps)")
+    parser.add_argument("--tiny", action="store_true",
+                        help="smoke-test mode for the test suite: a few steps, results meaningless")
     parser.add_argument("--steps", type=int, help="training steps, overriding the mode's (tests use a few)")
     parser.add_argument("--batch", type=int, help="sequences per training step, overriding the mode's")
     parser.add_argument("--show", type=int, default=3, help="held-out examples to draw (default: 3)")
@@ -230,7 +233,7 @@ def parse_args(argv=None):
 def main(argv=None):
     """Train, evaluate and draw the weights; returns a dict of results (accuracy, chance, loss, ...)."""
     args = parse_args(argv)
-    mode = "quick" if args.quick else "full"
+    mode = "tiny" if args.tiny else "quick" if args.quick else "full"
     settings = dict(MODES[mode])
     settings.update({name: getattr(args, name) for name in ("steps", "batch") if getattr(args, name) is not None})
 

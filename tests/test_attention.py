@@ -1,0 +1,285 @@
+"""Score functions and the attention step: formulas, gradients, masks, edge cases and bad input."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinyattn as ta
+from tinyattn.attention import (
+    AdditiveScore, DotScore, GeneralScore, LocationScore, ScaledDotScore, attend, make_score,
+)
+
+import strategies as S
+
+EXAMPLES = 40
+SCORE_KINDS = ["dot", "scaled_dot", "general", "additive", "location"]
+
+
+def _score(kind, query_size, key_size, dtype=np.float64, seed=0):
+    return make_score(kind, query_size, key_size, hidden_size=3, max_length=6, dtype=dtype, rng=seed)
+
+
+def _reference_scores(kind, score, query, keys):
+    """The formula of each score in plain NumPy, for a (B, Tq, Dq) query and (B, Tk, Dk) keys."""
+    if kind == "dot":
+        return np.einsum("bqd,bkd->bqk", query, keys)
+    if kind == "scaled_dot":
+        return np.einsum("bqd,bkd->bqk", query, keys) / math.sqrt(query.shape[-1])
+    if kind == "general":
+        return np.einsum("bqd,de,bke->bqk", query, score.weight.data, keys)
+    if kind == "additive":
+        hidden = np.tanh((query @ score.query_weight.data)[:, :, None, :] + (keys @ score.key_weight.data)[:, None])
+        return hidden @ score.vector.data
+    return (query @ score.weight.data + score.bias.data)[..., : keys.shape[1]]
+
+
+@st.composite
+def attention_inputs(draw, same_size=True):
+    """query (B, Tq, Dq) or (B, Dq), keys (B, Tk, Dk), values (B, Tk, Dv), a key mask (B, Tk) (any pattern, fully
+    masked rows included) or None, an upstream gradient for the context."""
+    batch, queries, length = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 4))
+    query_size = draw(st.integers(1, 4))
+    key_size = query_size if same_size else draw(st.integers(1, 4))
+    value_size = draw(st.integers(1, 4))
+    single = draw(st.booleans())
+    query = draw(S.arrays((batch, query_size) if single else (batch, queries, query_size), -2, 2))
+    keys = draw(S.arrays((batch, length, key_size), -2, 2))
+    values = draw(S.arrays((batch, length, value_size)))
+    mask = draw(st.none() | S.masks((batch, length)))
+    context_shape = query.shape[:-1] + (value_size,)
+    upstream = draw(S.upstream_gradients(context_shape))
+    weights_upstream = draw(S.upstream_gradients(query.shape[:-1] + (length,)))
+    return query, keys, values, mask, upstream, weights_upstream
+
+
+def _leaves(*arrays):
+    return [ta.tensor(np.array(array, np.float64), requires_grad=True) for array in arrays]
+
+
+# ----- each score is its formula ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", SCORE_KINDS)
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(data=st.data())
+def test_score_equals_its_formula_for_one_and_many_queries(kind, data):
+    query, keys, *_ = data.draw(attention_inputs(same_size=kind in ("dot", "scaled_dot")))
+    score = _score(kind, query.shape[-1], keys.shape[-1])
+    scores = score(ta.tensor(query), ta.tensor(keys)).data
+    query3 = query[:, None, :] if query.ndim == 2 else query
+    expected = _reference_scores(kind, score, query3, keys)
+    np.testing.assert_allclose(scores, expected[:, 0] if query.ndim == 2 else expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", SCORE_KINDS)
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(data=st.data())
+def test_score_gradients_wrt_query_keys_and_parameters_match_central_differences(kind, data):
+    query, keys, *_ = data.draw(attention_inputs(same_size=kind in ("dot", "scaled_dot")))
+    score = _score(kind, query.shape[-1], keys.shape[-1], seed=data.draw(st.integers(0, 100)))
+    query_t, keys_t = _leaves(query, keys)
+    upstream = data.draw(S.upstream_gradients(query.shape[:-1] + (keys.shape[1],)))
+    assert ta.gradcheck(lambda *_: score(query_t, keys_t), query_t, keys_t, *score.parameters(),
+                        grad_output=upstream)
+
+
+def test_additive_score_with_projected_keys_given_equals_computing_them():
+    rng = np.random.default_rng(0)
+    score = AdditiveScore(3, 5, 4, dtype=np.float64, rng=1)
+    query, keys = rng.standard_normal((2, 3, 3)), rng.standard_normal((2, 6, 5))
+    np.testing.assert_array_equal(score(query, keys, projected_keys=score.project_keys(keys)).data,
+                                  score(query, keys).data)
+
+
+def test_scaled_dot_keeps_the_score_variance_near_one_for_any_size():
+    rng = np.random.default_rng(0)
+    for size in (4, 64, 1024):
+        query, keys = rng.standard_normal((1, 200, size)), rng.standard_normal((1, 200, size))
+        scaled = ScaledDotScore()(query, keys).data
+        plain = DotScore()(query, keys).data
+        assert 0.8 < scaled.var() < 1.2
+        assert 0.8 * size < plain.var() < 1.2 * size
+
+
+# ----- attend ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", SCORE_KINDS)
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(data=st.data())
+def test_attend_gradients_with_masks_and_fully_masked_rows_match_central_differences(kind, data):
+    query, keys, values, mask, upstream, weights_upstream = data.draw(
+        attention_inputs(same_size=kind in ("dot", "scaled_dot")))
+    score = _score(kind, query.shape[-1], keys.shape[-1])
+    query_t, keys_t, values_t = _leaves(query, keys, values)
+
+    def context_and_weights(*_):
+        context, weights = attend(query_t, keys_t, values_t, score, mask=mask)
+        # one scalar covering both outputs: the weights are an output too (they are drawn and read)
+        return (context * upstream).sum() + (weights * weights_upstream).sum()
+
+    assert ta.gradcheck(context_and_weights, query_t, keys_t, values_t, *score.parameters())
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(data=st.data())
+def test_attend_is_the_softmax_weighted_sum_of_values(data):
+    query, keys, values, mask, *_ = data.draw(attention_inputs())
+    context, weights = attend(query, keys, values, "scaled_dot", mask=mask)
+    query3 = query[:, None, :] if query.ndim == 2 else query
+    scores = _reference_scores("scaled_dot", None, query3, keys)
+    keep = np.ones(keys.shape[:2], bool) if mask is None else mask
+    scores = np.where(keep[:, None, :], scores, -np.inf)
+    peak = np.max(scores, axis=-1, keepdims=True)
+    exps = np.exp(scores - np.where(np.isfinite(peak), peak, 0.0))
+    totals = exps.sum(axis=-1, keepdims=True)
+    expected = np.divide(exps, totals, out=np.zeros_like(exps), where=totals > 0)
+    expected_context = expected @ values
+    if query.ndim == 2:
+        expected, expected_context = expected[:, 0], expected_context[:, 0]
+    np.testing.assert_allclose(weights.data, expected, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(context.data, expected_context, rtol=1e-12, atol=1e-12)
+
+
+def test_masked_keys_get_exactly_zero_weight_and_their_keys_and_values_zero_gradient():
+    rng = np.random.default_rng(0)
+    query, keys, values = _leaves(rng.standard_normal((2, 3, 4)), 50 * rng.standard_normal((2, 5, 4)),
+                                  rng.standard_normal((2, 5, 3)))
+    mask = np.array([[True, True, False, True, False], [False, True, True, True, True]])
+    context, weights = attend(query, keys, values, "dot", mask=mask)
+    assert np.all(weights.data[~np.broadcast_to(mask[:, None, :], weights.shape)] == 0.0)
+    np.testing.assert_allclose(weights.data.sum(axis=-1), 1.0, rtol=1e-12)
+    (context * rng.standard_normal(context.shape)).sum().backward()
+    assert np.all(keys.grad[~mask] == 0.0) and np.all(values.grad[~mask] == 0.0)
+    assert np.all(np.isfinite(query.grad))
+
+
+@pytest.mark.parametrize("kind", SCORE_KINDS)
+def test_fully_masked_row_gives_zero_weights_zero_context_and_finite_zero_gradients(kind):
+    rng = np.random.default_rng(1)
+    score = _score(kind, 4, 4)
+    query, keys, values = _leaves(rng.standard_normal((2, 4)), rng.standard_normal((2, 3, 4)),
+                                  rng.standard_normal((2, 3, 2)))
+    mask = np.array([[False, False, False], [True, False, True]])
+    context, weights = attend(query, keys, values, score, mask=mask)
+    np.testing.assert_array_equal(weights.data[0], 0.0)
+    np.testing.assert_array_equal(context.data[0], 0.0)
+    (context * rng.standard_normal(context.shape)).sum().backward()
+    if kind == "location":
+        assert keys.grad is None  # the location score reads only the number of keys
+        keys.grad = np.zeros(keys.shape)
+    for tensor in (query, keys, values, *score.parameters()):
+        assert np.all(np.isfinite(tensor.grad))
+    np.testing.assert_array_equal(query.grad[0], 0.0)
+    np.testing.assert_array_equal(keys.grad[0], 0.0)
+    np.testing.assert_array_equal(values.grad[0], 0.0)
+    assert np.any(query.grad[1] != 0.0)
+
+
+def test_huge_queries_and_keys_give_finite_one_hot_weights_not_inf_minus_inf():
+    query = ta.tensor(np.full((1, 1, 4), 1e4), requires_grad=True)
+    keys = ta.tensor(np.array([[[1e4] * 4, [-1e4] * 4, [1e4] * 4]]), requires_grad=True)
+    values = ta.tensor(np.arange(6.0).reshape(1, 3, 2))
+    context, weights = attend(query, keys, values, "scaled_dot", mask=np.array([[True, True, False]]))
+    np.testing.assert_array_equal(weights.data, [[[1.0, 0.0, 0.0]]])
+    np.testing.assert_array_equal(context.data, [[[0.0, 1.0]]])
+    context.sum().backward()
+    assert np.all(np.isfinite(query.grad)) and np.all(np.isfinite(keys.grad))
+
+
+def test_a_single_key_gets_weight_one_and_the_query_no_gradient():
+    rng = np.random.default_rng(2)
+    query, keys, values = _leaves(rng.standard_normal((3, 2, 4)), rng.standard_normal((3, 1, 4)),
+                                  rng.standard_normal((3, 1, 5)))
+    context, weights = attend(query, keys, values, "dot")
+    np.testing.assert_array_equal(weights.data, 1.0)
+    np.testing.assert_array_equal(context.data, np.broadcast_to(values.data, context.shape))
+    (context * rng.standard_normal(context.shape)).sum().backward()
+    np.testing.assert_array_equal(query.grad, 0.0)
+
+
+def test_equal_scores_give_uniform_weights_and_the_mean_of_the_values():
+    values = np.arange(12.0).reshape(1, 4, 3)
+    context, weights = attend(np.zeros((1, 2)), np.ones((1, 4, 2)), values, "dot")
+    np.testing.assert_allclose(weights.data, 0.25, rtol=1e-15)
+    np.testing.assert_allclose(context.data, values.mean(axis=1), rtol=1e-15)
+
+
+def test_a_two_dimensional_query_equals_a_single_step_of_a_three_dimensional_one():
+    rng = np.random.default_rng(3)
+    score = AdditiveScore(4, 4, 3, dtype=np.float64, rng=0)
+    query, keys, values = rng.standard_normal((2, 4)), rng.standard_normal((2, 5, 4)), rng.standard_normal((2, 5, 2))
+    mask = np.array([[True, False, True, True, True], [True, True, True, False, False]])
+    context, weights = attend(query, keys, values, score, mask=mask)
+    context3, weights3 = attend(query[:, None], keys, values, score, mask=mask)
+    np.testing.assert_array_equal(context.data, context3.data[:, 0])
+    np.testing.assert_array_equal(weights.data, weights3.data[:, 0])
+
+
+def test_a_three_dimensional_mask_sets_a_pattern_per_query_and_float_masks_add_to_the_scores():
+    rng = np.random.default_rng(4)
+    query, keys, values = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 3, 2))
+    causal = np.tril(np.ones((3, 3), bool))[None]  # (1, Tq, Tk): query i sees keys 0..i
+    _, weights = attend(query, keys, values, "dot", mask=causal)
+    assert np.all(weights.data[:, ~causal[0]] == 0.0)
+    additive = np.where(causal, 0.0, -np.inf)
+    _, weights_additive = attend(query, keys, values, "dot", mask=additive)
+    np.testing.assert_allclose(weights_additive.data, weights.data, rtol=1e-14)
+
+
+def test_a_callable_score_is_used_as_given():
+    calls = []
+
+    def negative_distance(query, keys):
+        calls.append(1)
+        return -((query[:, :, None, :] - keys[:, None, :, :]) ** 2).sum(axis=-1)
+
+    rng = np.random.default_rng(5)
+    keys = rng.standard_normal((1, 4, 2))
+    query = keys[:, [2]] + 1e-3  # nearest to key 2
+    _, weights = attend(query, keys, rng.standard_normal((1, 4, 3)), negative_distance)
+    assert calls and weights.data[0, 0].argmax() == 2
+
+
+@pytest.mark.parametrize("kind", SCORE_KINDS)
+def test_float32_inputs_and_parameters_give_float32_weights_context_and_gradients(kind):
+    rng = np.random.default_rng(6)
+    score = _score(kind, 4, 4, dtype=np.float32)
+    query, keys, values = (ta.tensor(rng.standard_normal(shape), dtype=np.float32, requires_grad=True)
+                           for shape in ((2, 3, 4), (2, 5, 4), (2, 5, 3)))
+    context, weights = attend(query, keys, values, score, mask=np.array([[True] * 5, [True, True, False, False, True]]))
+    assert context.dtype == weights.dtype == np.float32
+    (context * 1.5).sum().backward()
+    assert query.grad.dtype == values.grad.dtype == np.float32
+    assert keys.grad is None if kind == "location" else keys.grad.dtype == np.float32
+    assert all(parameter.grad.dtype == np.float32 for parameter in score.parameters())
+
+
+# ----- bad input --------------------------------------------------------------------------------------------------
+def _bad_calls():
+    rng = np.random.default_rng(7)
+    query, keys, values = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 5, 4)), rng.standard_normal((2, 5, 2))
+    return {
+        "dot-size-mismatch": (lambda: attend(query[..., :3], keys, values, "dot"), "feature size"),
+        "batch-mismatch": (lambda: attend(query[:1], keys, values), "batch size"),
+        "keys-2d": (lambda: attend(query, keys[:, 0], values), "keys (B, Tk, Dk)"),
+        "values-length": (lambda: attend(query, keys, values[:, :4]), "values must be (B, Tk, Dv)"),
+        "integer-query": (lambda: attend(query.astype(np.int64), keys, values), "int64"),
+        "mixed-dtypes": (lambda: attend(query.astype(np.float32), keys, values), "share a dtype"),
+        "mask-shape": (lambda: attend(query, keys, values, mask=np.ones((2, 4), bool)), "key mask (B, Tk)"),
+        "mask-dtype": (lambda: attend(query, keys, values, mask=np.ones((2, 5), np.int64)), "boolean"),
+        "mask-3d-shape": (lambda: attend(query, keys, values, mask=np.ones((2, 2, 5), bool)), "broadcast"),
+        "no-keys": (lambda: attend(query, keys[:, :0], values[:, :0]), "at least one key"),
+        "unknown-score": (lambda: make_score("cosine", 4, 4), "unknown score"),
+        "named-score-needing-parameters": (lambda: attend(query, keys, values, "general"), "make_score"),
+        "general-size": (lambda: GeneralScore(3, 4)(query.astype(np.float32), keys.astype(np.float32)), "size 3"),
+        "location-too-long": (lambda: LocationScore(4, 3, dtype=np.float64)(query, keys), "max_length=3"),
+        "parameter-dtype": (lambda: GeneralScore(4, 4)(query, keys), "float32"),
+        "score-shape": (lambda: attend(query, keys, values, lambda q, k: q @ q.swapaxes(1, 2)), "expected (2, 3, 5)"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_bad_calls()))
+def test_bad_input_raises_a_clear_error_naming_the_operation_and_shapes(case):
+    call, expected_text = _bad_calls()[case]
+    with pytest.raises((ta.ShapeError, ta.DTypeError, ValueError, TypeError)) as error:
+        call()
+    assert expected_text in str(error.value)
