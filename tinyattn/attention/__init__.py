@@ -1,0 +1,26 @@
+"""Attention mechanisms: scores, the attention step, encoder-decoder attention, learned-context attention (HAN).
+
+    from tinyattn.attention import attend, AdditiveScore
+
+    score = AdditiveScore(query_size=32, key_size=64, hidden_size=32)
+    context, weights = attend(decoder_state, encoder_states, encoder_states, score, mask=source_mask)
+
+Shapes use B for the batch, T for lengths (Tq queries, Tk keys) and D for feature sizes. Masks are boolean with
+True = attend (padding is False), everywhere.
+"""
+from tinyattn.attention.attend import attend
+from tinyattn.attention.context import ContextAttention, StructuredSelfAttention, attention_penalty
+from tinyattn.attention.decoders import BahdanauDecoder, Decoder, DecoderState, LuongDecoder, PlainDecoder
+from tinyattn.attention.han import HierarchicalAttentionNetwork
+from tinyattn.attention.local import PositionPredictor, gaussian, local_attend, window_mask
+from tinyattn.attention.scores import (
+    AdditiveScore, DotScore, GeneralScore, LocationScore, ScaledDotScore, Score, make_score,
+)
+from tinyattn.attention.seq2seq import Seq2Seq, Seq2SeqEncoder
+
+__all__ = [
+    "attend", "Score", "DotScore", "ScaledDotScore", "GeneralScore", "AdditiveScore", "LocationScore", "make_score",
+    "ContextAttention", "StructuredSelfAttention", "attention_penalty", "HierarchicalAttentionNetwork",
+    "Seq2SeqEncoder", "Seq2Seq", "Decoder", "DecoderState", "PlainDecoder", "BahdanauDecoder", "LuongDecoder",
+    "PositionPredictor", "window_mask", "gaussian", "local_attend",
+]

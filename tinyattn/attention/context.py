@@ -1,0 +1,160 @@
+"""Attention for classification: a learned query asks "which positions are informative?".
+
+A classifier has no decoder state to attend from. Instead, the query is a parameter, trained with the rest of the
+model, that stands for a fixed question asked of every sequence:
+
+    u_t     = tanh(h_t W + b)                       (B, T, Da)   a hidden representation of each position
+    scores  = u_t . u_ctx                           (B, T)       how well it matches the learned context vector
+    weights = softmax(scores) over real positions   (B, T)
+    output  = sum_t weights_t h_t                   (B, D)       one vector for the whole sequence
+
+``ContextAttention`` is this single query (Yang et al., 2016, the word and sentence attention of Hierarchical
+Attention Networks). ``StructuredSelfAttention`` asks r such questions at once, "hops" (Lin et al., 2017), and
+``attention_penalty`` keeps the hops from all looking at the same place.
+
+Masks follow tinyattn's one convention: boolean (B, T), True = a real position, False = padding.
+"""
+import math
+
+import numpy as np
+
+from tinyattn import ops
+from tinyattn.attention.attend import attend
+from tinyattn.errors import DTypeError, ShapeError
+from tinyattn.nn import init
+from tinyattn.nn.layers import Linear
+from tinyattn.nn.module import Module, Parameter
+from tinyattn.primitive import as_array
+from tinyattn.random import generator
+
+
+def check_sequence(op, h, mask, input_size, dtype):
+    """Check h (B, T, D) and its mask (B, T) bool or None, as ContextAttention and StructuredSelfAttention take."""
+    data = as_array(h)
+    shapes = f"h {data.shape} {data.dtype}"
+    if mask is not None:
+        mask_data = as_array(mask)
+        shapes += f", mask {mask_data.shape} {mask_data.dtype}"
+    if data.dtype.kind != "f":
+        raise DTypeError(f"{op}: needs float h (B, T, D), got {shapes}")
+    if data.ndim != 3 or data.shape[-1] != input_size:
+        raise ShapeError(f"{op}: expected h (B, T, D) with D = input_size = {input_size}, got {shapes}")
+    if 0 in data.shape:
+        raise ShapeError(f"{op}: h has an empty axis; B and T must be at least 1, got {shapes}")
+    if data.dtype != dtype:
+        raise DTypeError(f"{op}: h is {data.dtype} but the parameters are {np.dtype(dtype)}; convert one "
+                         f"(h.astype(...) or module.astype(...)); got {shapes}")
+    if mask is None:
+        return None
+    if mask_data.dtype != np.bool_:
+        raise DTypeError(f"{op}: mask must be boolean (B, T), True = a real position; got {shapes}")
+    if mask_data.shape != data.shape[:2]:
+        raise ShapeError(f"{op}: mask must be (B, T) = {data.shape[:2]}, True = a real position; got {shapes}")
+    return mask_data
+
+
+class ContextAttention(Module):
+    """Attention pooling with a learned context vector (Yang et al., 2016, "Hierarchical Attention Networks").
+
+        u_t = tanh(h_t W + b),  weights = softmax_t(u_t . u_ctx),  output = sum_t weights_t h_t
+
+    Shapes: h (B, T, D), mask (B, T) bool (True = a real position) or None -> output (B, D), weights (B, T).
+    Parameters: ``projection`` (W (D, Da) and b (Da,), a Linear layer) and ``context_vector`` u_ctx (Da,).
+
+    How it relates to ``attend``: it *is* ``attend(query, keys=h, values=h)`` with the query fixed to the learned
+    u_ctx (the same for every sequence in the batch) and the score u_ctx . tanh(h_t W + b). That score is the
+    additive score of Bahdanau et al. (``AdditiveScore``, v^T tanh(W q + U k)) with the query term W q replaced by
+    a constant bias and v played by u_ctx. The code below calls ``attend`` exactly that way.
+
+    A padded position gets a weight of exactly 0 and no gradient. A row with no real position gets zero weights and
+    a zero output, and every gradient through it is zero and finite (``attend``'s rule).
+    """
+
+    def __init__(self, input_size, attention_size, dtype=np.float32, rng=None):
+        super().__init__()
+        rng = generator(rng)
+        self.input_size, self.attention_size = input_size, attention_size
+        self.projection = Linear(input_size, attention_size, dtype=dtype, rng=rng)
+        bound = 1.0 / math.sqrt(attention_size)
+        self.context_vector = init.uniform_(Parameter(np.empty(attention_size, dtype)), -bound, bound, rng)
+
+    def forward(self, h, mask=None):
+        """(output (B, D), weights (B, T)) for h (B, T, D) and mask (B, T) bool, True = real, or None."""
+        mask = check_sequence("ContextAttention", h, mask, self.input_size, self.context_vector.dtype)
+        batch = as_array(h).shape[0]
+        query = ops.broadcast_to(self.context_vector, (batch, self.attention_size))  # (Da,) -> (B, Da)
+        return attend(query, h, h, score=self.score, mask=mask)  # (B, D), (B, T)
+
+    def score(self, query, keys):
+        """scores = u_ctx . tanh(keys W + b): query (B, Da) (the context vector), keys (B, T, D) -> (B, T)."""
+        hidden = ops.tanh(self.projection(keys))  # (B, T, D) -> (B, T, Da)
+        return ops.squeeze(ops.matmul(hidden, ops.expand_dims(query, 2)), 2)  # (B, T, Da) @ (B, Da, 1) -> (B, T)
+
+    def extra_repr(self):
+        return f"{self.input_size}, attention_size={self.attention_size}"
+
+
+class StructuredSelfAttention(Module):
+    """r attention hops over one sequence, each with its own learned question (Lin et al., 2017, "A Structured
+    Self-attentive Sentence Embedding").
+
+        A = softmax_T(W2^T tanh(W1^T H^T))   (B, r, T): row i is hop i's weights over the positions
+        M = A H                              (B, r, D): one summary of the sequence per hop
+
+    Shapes: h = H (B, T, D), mask (B, T) bool (True = a real position) or None -> embedding M (B, r, D) and
+    weights A (B, r, T). Parameters W1 ``first_weight`` (D, da) and W2 ``second_weight`` (da, r), no biases, as in
+    the paper. With r = 1 this is ``ContextAttention`` without its bias: the column of W2 is the context vector.
+
+    Every hop puts exactly 0 on padded positions and its weights sum to one over the real ones; a row with no real
+    position gets all-zero weights and a zero embedding, with zero, finite gradients.
+
+    Nothing makes the hops differ; add ``self.penalty(weights)`` (``attention_penalty``), times a coefficient, to
+    the loss to push them apart.
+    """
+
+    def __init__(self, input_size, attention_size, hops, dtype=np.float32, rng=None):
+        super().__init__()
+        rng = generator(rng)
+        self.input_size, self.attention_size, self.hops = input_size, attention_size, hops
+        self.first_weight = init.xavier_uniform_(Parameter(np.empty((input_size, attention_size), dtype)), rng=rng)
+        self.second_weight = init.xavier_uniform_(Parameter(np.empty((attention_size, hops), dtype)), rng=rng)
+
+    def forward(self, h, mask=None):
+        """(embedding (B, r, D), weights (B, r, T)) for h (B, T, D) and mask (B, T) bool, True = real, or None."""
+        mask = check_sequence("StructuredSelfAttention", h, mask, self.input_size, self.first_weight.dtype)
+        hidden = ops.tanh(ops.matmul(h, self.first_weight))  # (B, T, D) @ (D, da) -> (B, T, da)
+        scores = ops.swapaxes(ops.matmul(hidden, self.second_weight), 1, 2)  # (B, T, r) -> (B, r, T)
+        weights = ops.softmax(scores, axis=-1, mask=None if mask is None else mask[:, None, :])  # (B, r, T)
+        return ops.matmul(weights, h), weights  # (B, r, T) @ (B, T, D) -> (B, r, D)
+
+    def penalty(self, weights):
+        """``attention_penalty(weights)``: mean over the batch of ||A A^T - I||_F^2."""
+        return attention_penalty(weights)
+
+    def extra_repr(self):
+        return f"{self.input_size}, attention_size={self.attention_size}, hops={self.hops}"
+
+
+def attention_penalty(weights):
+    """P = mean over the batch of ||A A^T - I||_F^2 (Lin et al., 2017): weights A (B, r, T) -> a scalar Tensor.
+
+    Each row of A sums to one, so (A A^T)_ii = sum_t A_it^2 reaches 1 only when hop i puts all its weight on one
+    position, and (A A^T)_ij = 0 only when hops i and j share no position. P is therefore 0 exactly when every hop
+    looks at a single position and no two hops look at the same one; it grows as the hops overlap or spread out.
+    Unlike a KL divergence between hops, it does not push each hop towards many positions.
+
+    Padding: the softmax puts 0 on padded positions and the rows still sum to one over the real positions, so P
+    means the same whatever the padding. A sequence with no real position at all has A = 0, hence A A^T = 0 (a
+    zero diagonal) and contributes ||I||_F^2 = r to the sum, with a zero gradient: a constant offset of r / B per
+    such sequence, which does not change training. Leave such rows out before calling if the value matters.
+    """
+    data = as_array(weights)
+    if data.dtype.kind != "f":
+        raise DTypeError(f"attention_penalty: needs float weights A (B, r, T), got {data.shape} {data.dtype}")
+    if data.ndim != 3 or 0 in data.shape:
+        raise ShapeError(f"attention_penalty: expected weights A (B, r, T) with no empty axis, got {data.shape} "
+                         f"{data.dtype}")
+    hops = data.shape[1]
+    gram = ops.matmul(weights, ops.swapaxes(weights, 1, 2))  # (B, r, T) @ (B, T, r) -> (B, r, r)
+    difference = gram - np.eye(hops, dtype=data.dtype)  # (B, r, r)
+    return ops.mean(ops.sum(difference * difference, axis=(1, 2)))  # squared Frobenius norm per row, then mean

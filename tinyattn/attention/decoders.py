@@ -1,0 +1,311 @@
+"""Decoders for encoder-decoder (seq2seq) models: without attention, Bahdanau's and Luong's.
+
+All three share one interface, used by teacher forcing (``forward``) and by greedy and beam search:
+
+    state = decoder.start(encoder_states (B, S, De), encoder_final (B, De), source_mask (B, S) bool True = real)
+    logits (B, V), state, weights (B, S) or None = decoder.step(token_ids (B,) int, state)
+    logits (B, T, V), weights (B, T, S) or None = decoder(encoder_states, encoder_final, source_mask, target_in)
+
+Every decoder starts from s_0 = tanh(W_init encoder_final + b_init), the encoder's summary of the source mapped to
+the decoder's size. What differs is how the source is seen afterwards:
+
+- ``PlainDecoder`` (Cho et al., 2014; Sutskever et al., 2014): the fixed vector c = encoder_final is fed at every
+  step; nothing else of the source is visible, so that vector must hold the whole input.
+- ``BahdanauDecoder`` (Bahdanau, Cho & Bengio, 2014): attend with the previous state s_{t-1}, then feed the context
+  into the GRU step.
+- ``LuongDecoder`` (Luong, Pham & Manning, 2015): take the GRU step first, attend with the current state h_t, and
+  predict from the attentional state tanh(W_c [c_t; h_t]); global or local attention (``tinyattn.attention.local``).
+"""
+import numpy as np
+
+from tinyattn import ops
+from tinyattn.attention.attend import attend
+from tinyattn.attention.local import LOCAL_KINDS, PositionPredictor, local_attend, local_m_centres, source_lengths
+from tinyattn.attention.scores import AdditiveScore, make_score
+from tinyattn.errors import DTypeError, ShapeError
+from tinyattn.nn.layers import Embedding, Linear
+from tinyattn.nn.module import Module
+from tinyattn.nn.recurrent import GRUCell
+from tinyattn.primitive import as_array
+from tinyattn.random import generator
+from tinyattn.tensor import Tensor
+
+
+class DecoderState:
+    """What a decoder carries from one step to the next: named Tensors and arrays whose first axis is the batch
+    (the decoder state, the encoder states it attends to, the source mask, ...) and plain numbers (the step t).
+
+    ``state.reorder(indices)`` gives the state of the rows `indices` (B',) of this batch: beam search uses it to
+    copy each source row K times and to follow the beams' back-pointers.
+    """
+
+    def __init__(self, **fields):
+        self.__dict__["fields"] = fields
+
+    def __getattr__(self, name):
+        try:
+            return self.__dict__["fields"][name]
+        except KeyError:
+            raise AttributeError(f"DecoderState has no field {name!r}") from None
+
+    def __setattr__(self, name, value):
+        raise AttributeError("DecoderState is immutable; use state.replace(name=value)")
+
+    def replace(self, **changes):
+        """A new state with some fields changed."""
+        return DecoderState(**{**self.fields, **changes})
+
+    def reorder(self, indices):
+        """The state of batch rows `indices` (an integer array): every Tensor or array field indexed on axis 0."""
+        indices = np.asarray(indices, dtype=np.int64)
+        rows = {}
+        for name, value in self.fields.items():
+            if isinstance(value, Tensor):
+                rows[name] = ops.getitem(value, indices)
+            elif isinstance(value, np.ndarray):
+                rows[name] = value[indices]
+            else:
+                rows[name] = value
+        return DecoderState(**rows)
+
+    def __repr__(self):
+        shapes = ", ".join(f"{name}={getattr(value, 'shape', value)}" for name, value in self.fields.items())
+        return f"DecoderState({shapes})"
+
+
+class Decoder(Module):
+    """The shared part of the decoders: the target embedding, s_0 = tanh(W_init encoder_final + b_init), the checks,
+    and teacher forcing as a loop over ``step``. Subclasses define ``_start_fields`` and ``_step``."""
+
+    def __init__(self, vocab_size, embed_size, hidden_size, encoder_size, padding_idx=0, dtype=np.float32, rng=None):
+        super().__init__()
+        self.vocab_size, self.embed_size = vocab_size, embed_size
+        self.hidden_size, self.encoder_size = hidden_size, encoder_size
+        self.rng = generator(rng)  # consumed by the subclass's layers, in order, then dropped
+        self.embedding = Embedding(vocab_size, embed_size, padding_idx=padding_idx, dtype=dtype, rng=self.rng)
+        self.bridge = Linear(encoder_size, hidden_size, dtype=dtype, rng=self.rng)
+
+    @property
+    def dtype(self):
+        return self.bridge.weight.dtype
+
+    def start(self, encoder_states, encoder_final, source_mask):
+        """The state before the first step: s_0 = tanh(W_init encoder_final + b_init), plus what every step needs."""
+        source_mask = self._check_encoder_outputs(encoder_states, encoder_final, source_mask)
+        hidden = ops.tanh(self.bridge(encoder_final))  # (B, De) -> (B, H)
+        return DecoderState(hidden=hidden, keys=encoder_states, source_mask=source_mask,
+                            source_lengths=source_lengths(source_mask), step=0,
+                            **self._start_fields(encoder_states, encoder_final))
+
+    def step(self, token_ids, state):
+        """One output step fed the previous tokens y_{t-1} (B,): returns (logits (B, V), next state, weights (B, S)
+        or None)."""
+        ids = as_array(token_ids)
+        batch = as_array(state.hidden).shape[0]
+        if ids.dtype.kind not in "iu" or ids.shape != (batch,):
+            raise ShapeError(f"{type(self).__name__}.step: token_ids must be integers (B,) = ({batch},), got "
+                             f"{ids.shape} {ids.dtype}")
+        _check_ids_in_range(f"{type(self).__name__}.step", "token_ids", ids, self.vocab_size)
+        return self._step(self.embedding(ids), state)
+
+    def forward(self, encoder_states, encoder_final, source_mask, target_in):
+        """Teacher forcing: step t is fed target_in[:, t] (the true previous token), whatever the model predicted.
+
+        target_in (B, T) int -> logits (B, T, V) and weights (B, T, S) (None for the PlainDecoder).
+        """
+        ids = as_array(target_in)
+        batch = as_array(encoder_final).shape[0]
+        if ids.dtype.kind not in "iu" or ids.ndim != 2 or ids.shape[0] != batch or ids.shape[1] == 0:
+            raise ShapeError(f"{type(self).__name__}: target_in must be integers (B, T) with B = {batch} and T >= 1, "
+                             f"got {ids.shape} {ids.dtype}")
+        _check_ids_in_range(type(self).__name__, "target_in", ids, self.vocab_size)
+        state = self.start(encoder_states, encoder_final, source_mask)
+        embedded = self.embedding(ids)  # (B, T, E), one lookup for all steps
+        logits, weights = [], []
+        for t in range(ids.shape[1]):
+            step_logits, state, step_weights = self._step(embedded[:, t], state)
+            logits.append(step_logits)
+            weights.append(step_weights)
+        logits = ops.stack(*logits, axis=1)  # T x (B, V) -> (B, T, V)
+        return logits, (None if weights[0] is None else ops.stack(*weights, axis=1))  # (B, T, S)
+
+    def _start_fields(self, encoder_states, encoder_final):
+        return {}
+
+    def _step(self, embedded, state):
+        raise NotImplementedError
+
+    def _check_encoder_outputs(self, encoder_states, encoder_final, source_mask):
+        op = f"{type(self).__name__}.start"
+        states, final, mask = as_array(encoder_states), as_array(encoder_final), as_array(source_mask)
+        shapes = (f"encoder_states {states.shape} {states.dtype}, encoder_final {final.shape} {final.dtype}, "
+                  f"source_mask {mask.shape} {mask.dtype}")
+        if states.ndim != 3 or final.ndim != 2 or states.shape[0] != final.shape[0] or states.shape[1] == 0:
+            raise ShapeError(f"{op}: expected encoder_states (B, S, De) with S >= 1 and encoder_final (B, De), got "
+                             f"{shapes}")
+        if states.shape[2] != self.encoder_size or final.shape[1] != self.encoder_size:
+            raise ShapeError(f"{op}: this decoder was made for encoder_size {self.encoder_size}, got {shapes}")
+        if states.dtype != self.dtype or final.dtype != self.dtype:
+            raise DTypeError(f"{op}: the decoder's parameters are {self.dtype} but got {shapes}; convert one "
+                             f"(model.astype(...))")
+        if mask.dtype != np.bool_ or mask.shape != states.shape[:2]:
+            raise ShapeError(f"{op}: source_mask must be boolean (B, S) = {states.shape[:2]}, True = a real token; "
+                             f"got {shapes}")
+        if not mask.any(axis=1).all():
+            raise ShapeError(f"{op}: every source row needs at least one real token (True in source_mask); rows "
+                             f"{np.flatnonzero(~mask.any(axis=1)).tolist()} have none ({shapes})")
+        return mask
+
+
+def _check_ids_in_range(op, name, ids, vocab_size):
+    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
+        raise ShapeError(f"{op}: {name} must lie in [0, {vocab_size}), got values {ids.min()} to {ids.max()} "
+                         f"(shape {ids.shape})")
+
+
+class _DeepOutput(Module):
+    """logits = W_out tanh(W_r [s_t; c_t; e(y_{t-1})] + b_r) + b_out: one tanh layer between the state and the
+    vocabulary (a simpler form of Bahdanau et al.'s maxout "deep output")."""
+
+    def __init__(self, input_size, hidden_size, vocab_size, dtype, rng):
+        super().__init__()
+        self.readout = Linear(input_size, hidden_size, dtype=dtype, rng=rng)
+        self.output = Linear(hidden_size, vocab_size, dtype=dtype, rng=rng)
+
+    def forward(self, *parts):
+        return self.output(ops.tanh(self.readout(ops.concatenate(*parts, axis=-1))))
+
+
+class PlainDecoder(Decoder):
+    """A GRU decoder without attention (Cho et al., 2014): the encoder's final vector c is the only view of the
+    source, fed at every step.
+
+        s_0 = tanh(W_init c + b_init),  s_t = GRU([e(y_{t-1}); c], s_{t-1}),
+        logits_t = W_out tanh(W_r [s_t; c; e(y_{t-1})] + b_r) + b_out.
+
+    ``step`` returns weights None.
+    """
+
+    def __init__(self, vocab_size, embed_size, hidden_size, encoder_size, padding_idx=0, dtype=np.float32, rng=None):
+        super().__init__(vocab_size, embed_size, hidden_size, encoder_size, padding_idx, dtype, rng)
+        self.cell = GRUCell(embed_size + encoder_size, hidden_size, dtype=dtype, rng=self.rng)
+        self.deep_output = _DeepOutput(hidden_size + encoder_size + embed_size, hidden_size, vocab_size, dtype,
+                                       self.rng)
+        del self.rng
+
+    def _start_fields(self, encoder_states, encoder_final):
+        return {"summary": encoder_final}
+
+    def _step(self, embedded, state):
+        hidden = self.cell(ops.concatenate(embedded, state.summary, axis=-1), state.hidden)  # (B, H)
+        logits = self.deep_output(hidden, state.summary, embedded)  # (B, V)
+        return logits, state.replace(hidden=hidden, step=state.step + 1), None
+
+
+class BahdanauDecoder(Decoder):
+    """Attend with the previous state, then step (Bahdanau, Cho & Bengio, 2014):
+
+        weights_t = softmax_s(v^T tanh(W s_{t-1} + U h_s))  over the real source positions   (additive score)
+        c_t       = sum_s weights_t[s] h_s
+        s_t       = GRU([e(y_{t-1}); c_t], s_{t-1})
+        logits_t  = W_out tanh(W_r [s_t; c_t; e(y_{t-1})] + b_r) + b_out
+
+    U h_s is computed once per source sentence (``AdditiveScore.project_keys``), not once per step. `attention_size`
+    is the additive score's hidden size (default: hidden_size).
+    """
+
+    def __init__(self, vocab_size, embed_size, hidden_size, encoder_size, attention_size=None, padding_idx=0,
+                 dtype=np.float32, rng=None):
+        super().__init__(vocab_size, embed_size, hidden_size, encoder_size, padding_idx, dtype, rng)
+        self.score = AdditiveScore(hidden_size, encoder_size, attention_size or hidden_size, dtype=dtype, rng=self.rng)
+        self.cell = GRUCell(embed_size + encoder_size, hidden_size, dtype=dtype, rng=self.rng)
+        self.deep_output = _DeepOutput(hidden_size + encoder_size + embed_size, hidden_size, vocab_size, dtype,
+                                       self.rng)
+        del self.rng
+
+    def _start_fields(self, encoder_states, encoder_final):
+        return {"projected_keys": self.score.project_keys(encoder_states)}  # (B, S, De) -> (B, S, A)
+
+    def _step(self, embedded, state):
+        def score(query, keys):
+            return self.score(query, keys, projected_keys=state.projected_keys)
+
+        context, weights = attend(state.hidden, state.keys, state.keys, score, mask=state.source_mask)  # (B, De)
+        hidden = self.cell(ops.concatenate(embedded, context, axis=-1), state.hidden)  # (B, H)
+        logits = self.deep_output(hidden, context, embedded)  # (B, V)
+        return logits, state.replace(hidden=hidden, step=state.step + 1), weights
+
+
+class LuongDecoder(Decoder):
+    """Step, then attend with the current state (Luong, Pham & Manning, 2015):
+
+        h_t       = GRU([e(y_{t-1}); h~_{t-1}], h_{t-1})      input feeding (h~_0 = 0); GRU(e(y_{t-1}), h_{t-1}) without
+        weights_t = softmax_s(score(h_t, h_s)),  c_t = sum_s weights_t[s] h_s          global, or local (see below)
+        h~_t      = tanh(W_c [c_t; h_t])                        the attentional hidden state
+        logits_t  = W_s h~_t + b_s
+
+    `score`: "general" (h_t^T W h_s), "dot" (h_t . h_s: needs hidden_size == encoder_size), "concat" (additive),
+    "location" (W_a h_t alone, one score per position: needs `max_source_length`), also "scaled_dot" / "additive".
+    `attention`: "global" (all real source positions), "local-m" or "local-p" (a window of 2 * `window` + 1 positions
+    around p_t = t, or around a predicted p_t with a Gaussian of sigma = window / 2; see tinyattn.attention.local).
+    `attention_size` is the concat score's and local-p predictor's hidden size (default: hidden_size).
+    """
+
+    def __init__(self, vocab_size, embed_size, hidden_size, encoder_size, score="general", attention="global",
+                 window=2, max_source_length=None, input_feeding=True, attention_size=None, padding_idx=0,
+                 dtype=np.float32, rng=None):
+        if attention not in ("global",) + LOCAL_KINDS:
+            raise ValueError(f"LuongDecoder: attention must be 'global', 'local-m' or 'local-p', got {attention!r}")
+        if int(window) != window or window < 0:
+            raise ValueError(f"LuongDecoder: window (the half-width D) must be an integer >= 0, got {window!r}")
+        if score in ("dot", "scaled_dot") and hidden_size != encoder_size:
+            raise ShapeError(f"LuongDecoder: score={score!r} compares h_t with the encoder states directly, so "
+                             f"hidden_size ({hidden_size}) must equal encoder_size ({encoder_size}, twice the "
+                             f"bidirectional encoder's hidden size); use 'general' or 'concat' otherwise")
+        if score == "location" and max_source_length is None:
+            raise ValueError("LuongDecoder: score='location' has one weight per source position; pass "
+                             "max_source_length")
+        super().__init__(vocab_size, embed_size, hidden_size, encoder_size, padding_idx, dtype, rng)
+        self.score_name, self.attention, self.window, self.input_feeding = score, attention, int(window), input_feeding
+        attention_size = attention_size or hidden_size
+        self.score = make_score(score, hidden_size, encoder_size, hidden_size=attention_size,
+                                max_length=max_source_length, dtype=dtype, rng=self.rng)
+        self.cell = GRUCell(embed_size + (hidden_size if input_feeding else 0), hidden_size, dtype=dtype,
+                            rng=self.rng)
+        self.combine = Linear(encoder_size + hidden_size, hidden_size, bias=False, dtype=dtype, rng=self.rng)  # W_c
+        self.output = Linear(hidden_size, vocab_size, dtype=dtype, rng=self.rng)  # W_s
+        if attention == "local-p":
+            self.predictor = PositionPredictor(hidden_size, attention_size, dtype=dtype, rng=self.rng)
+        del self.rng
+
+    def _start_fields(self, encoder_states, encoder_final):
+        batch = as_array(encoder_final).shape[0]
+        fields = {"attentional": np.zeros((batch, self.hidden_size), self.dtype)}  # h~_0 = 0
+        if isinstance(self.score, AdditiveScore):
+            fields["projected_keys"] = self.score.project_keys(encoder_states)  # (B, S, A), once per sentence
+        return fields
+
+    def _step(self, embedded, state):
+        step_input = ops.concatenate(embedded, state.attentional, axis=-1) if self.input_feeding else embedded
+        hidden = self.cell(step_input, state.hidden)  # (B, H)
+        if isinstance(self.score, AdditiveScore):
+            def score(query, keys):
+                return self.score(query, keys, projected_keys=state.projected_keys)
+        else:
+            score = self.score
+        if self.attention == "global":
+            context, weights = attend(hidden, state.keys, state.keys, score, mask=state.source_mask)
+        else:
+            if self.attention == "local-m":
+                centres = local_m_centres(state.step, state.source_lengths)  # (B,) ints
+            else:
+                centres = self.predictor(hidden, state.source_lengths)  # (B,) Tensor in [0, S_b - 1]
+            context, weights = local_attend(hidden, state.keys, state.keys, score, state.source_mask, centres,
+                                            self.window, use_gaussian=self.attention == "local-p")
+        attentional = ops.tanh(self.combine(ops.concatenate(context, hidden, axis=-1)))  # h~_t (B, H)
+        logits = self.output(attentional)  # (B, V)
+        return logits, state.replace(hidden=hidden, attentional=attentional, step=state.step + 1), weights
+
+    def extra_repr(self):
+        return (f"score={self.score_name!r}, attention={self.attention!r}, window={self.window}, "
+                f"input_feeding={self.input_feeding}")

@@ -1,0 +1,118 @@
+"""Local attention (Luong, Pham & Manning, 2015): attend to a window of 2D + 1 source positions around a centre p_t.
+
+    window_t  = { s : |s - round(p_t)| <= D }                        the positions the query may attend to
+    local-m:  p_t = min(t, S_b - 1)                                   monotonic: output step t looks at source t
+    local-p:  p_t = (S_b - 1) * sigmoid(v_p . tanh(W_p h_t))          predicted from the decoder state h_t
+    weights   = softmax over the window of score(h_t, h_s)            (local-m: rows sum to one)
+              * exp(-(s - p_t)^2 / (2 sigma^2)), sigma = D / 2        (local-p only: a Gaussian centred on p_t;
+                                                                         sigma = 1/2 when D = 0)
+
+S_b is row b's real source length (its number of True mask entries). The paper scales by the padded length S; we use
+S_b - 1 so that p_t always lies on a real source position, in [0, S_b - 1]. Local attention measures positions from
+the start of the row, so it assumes the padding comes last (a prefix mask), as it does everywhere in tinyattn's
+seq2seq code.
+
+The window is a constant mask (which positions are inside does not change under a small change of p_t), so local-p's
+gradient reaches p_t, and through it W_p and v_p, only through the Gaussian. With the Gaussian factor the local-p
+weights of a row do NOT sum to one (the centre keeps its softmax weight, its neighbours lose some), as in the paper.
+
+Cost: the scores are still computed for all S positions and masked, which keeps the code short; a real implementation
+would slice out the 2D + 1 positions and pay for those only.
+"""
+import math
+
+import numpy as np
+
+from tinyattn import ops
+from tinyattn.errors import DTypeError, ShapeError
+from tinyattn.nn import init
+from tinyattn.nn.module import Module, Parameter
+from tinyattn.primitive import as_array
+from tinyattn.random import generator
+
+LOCAL_KINDS = ("local-m", "local-p")
+
+
+def window_mask(centres, length, window):
+    """The keys inside each row's window: mask[b, s] = |s - round(centres[b])| <= window.
+
+    centres (B,) numbers (a Tensor's values are used; rounding is to the nearest integer, halves to even), length S,
+    window D >= 0 -> mask (B, S) bool, True = inside. A window is 2D + 1 positions wide, fewer at the edges.
+    """
+    if window < 0 or int(window) != window:
+        raise ValueError(f"window_mask: the half-width D must be a non-negative integer, got {window!r}")
+    centres = np.rint(np.asarray(as_array(centres), dtype=np.float64))
+    if centres.ndim != 1:
+        raise ShapeError(f"window_mask: centres must be (B,), got shape {centres.shape}")
+    positions = np.arange(length)
+    return np.abs(positions[None, :] - centres[:, None]) <= window  # (B, S)
+
+
+def gaussian(centres, length, sigma):
+    """g[b, s] = exp(-(s - centres[b])^2 / (2 sigma^2)), differentiable in `centres`.
+
+    centres (B,) Tensor (or array) of float positions, length S, sigma > 0 -> g (B, S) of the centres' dtype, equal to
+    1 at s = centres[b]. Its derivative in the centre is g * (s - p) / sigma^2, which pulls p_t towards the positions
+    whose weight the loss wants to grow.
+    """
+    if not sigma > 0:
+        raise ValueError(f"gaussian: sigma must be positive, got {sigma!r}")
+    dtype = as_array(centres).dtype
+    if dtype.kind != "f":
+        raise DTypeError(f"gaussian: centres must be floats, got {dtype} of shape {as_array(centres).shape}")
+    positions = np.arange(length, dtype=dtype)[None, :]  # (1, S)
+    distances = positions - ops.expand_dims(centres, 1)  # (1, S) - (B, 1) -> (B, S)
+    return ops.exp(distances * distances * dtype.type(-1.0 / (2.0 * sigma * sigma)))
+
+
+def local_m_centres(step, source_lengths):
+    """Monotonic alignment (local-m): p_t = min(t, S_b - 1) for output step t (0-based). source_lengths (B,) int."""
+    return np.minimum(step, np.asarray(source_lengths) - 1)
+
+
+def source_lengths(source_mask):
+    """S_b, the number of real tokens of each row: source_mask (B, S) bool -> (B,) int64."""
+    return np.count_nonzero(as_array(source_mask), axis=1).astype(np.int64)
+
+
+class PositionPredictor(Module):
+    """Predictive alignment (local-p): p_t = (S_b - 1) * sigmoid(v_p . tanh(h_t W_p)) (Luong et al., 2015).
+
+    W_p (query_size, hidden_size) and v_p (hidden_size,). forward(query (B, Dq), source_lengths (B,) int) ->
+    centres (B,) Tensor, in [0, S_b - 1].
+    """
+
+    def __init__(self, query_size, hidden_size, dtype=np.float32, rng=None):
+        super().__init__()
+        rng = generator(rng)
+        self.query_size, self.hidden_size = query_size, hidden_size
+        self.weight = init.xavier_uniform_(Parameter(np.empty((query_size, hidden_size), dtype)), rng=rng)
+        bound = 1.0 / math.sqrt(hidden_size)
+        self.vector = init.uniform_(Parameter(np.empty(hidden_size, dtype)), -bound, bound, rng)
+
+    def forward(self, query, source_lengths):
+        hidden = ops.tanh(ops.matmul(query, self.weight))  # (B, Dq) @ (Dq, A) -> (B, A)
+        fraction = ops.sigmoid(ops.matmul(hidden, self.vector))  # (B, A) @ (A,) -> (B,)
+        last = (np.asarray(source_lengths) - 1).astype(self.weight.dtype)  # S_b - 1, the last real position
+        return fraction * last
+
+    def extra_repr(self):
+        return f"{self.query_size}, {self.hidden_size}"
+
+
+def local_attend(query, keys, values, score, mask, centres, window, use_gaussian):
+    """Attention restricted to a window around `centres`; returns (context (B, Dv), weights (B, S)).
+
+    query (B, Dq), keys (B, S, Dk), values (B, S, Dv), mask (B, S) bool True = real key, centres (B,): integers for
+    local-m, a Tensor for local-p. weights = softmax(score(query, keys)) over mask & window, times
+    ``gaussian(centres, S, max(window, 1) / 2)`` when `use_gaussian` (local-p); context = sum_s weights[s] values[s].
+    Positions outside the window or masked get weight exactly 0.
+    """
+    length = as_array(keys).shape[1]
+    inside = window_mask(centres, length, window) & as_array(mask)  # (B, S): the window's real keys
+    scores = score(query, keys)  # (B, S)
+    weights = ops.softmax(scores, axis=-1, mask=inside)  # (B, S), zero outside the window
+    if use_gaussian:
+        weights = weights * gaussian(centres, length, sigma=max(window, 1) / 2.0)
+    context = ops.matmul(ops.expand_dims(weights, 1), values)  # (B, 1, S) @ (B, S, Dv) -> (B, 1, Dv)
+    return ops.squeeze(context, 1), weights

@@ -1,0 +1,164 @@
+"""Encoder-decoder (seq2seq) models with attention: read a source sequence, write a target sequence.
+
+    encoder = Seq2SeqEncoder(vocab_size=20, embed_size=32, hidden_size=64)
+    decoder = LuongDecoder(20, 32, 64, encoder.output_size, score="general", attention="global")
+    model = Seq2Seq(encoder, decoder, bos_id=1, eos_id=2, pad_id=0)
+    loss = model.loss(source_ids, source_mask, target_ids)         # teacher forcing, mean cross-entropy
+    ids, weights = model.beam_search(source_ids, source_mask, beam_size=4, max_length=30)
+
+The encoder turns the source x_1..x_S into states h_1..h_S (one per position, read both ways) and a summary. Without
+attention (``PlainDecoder``) the decoder sees the summary alone, a fixed vector that must hold the whole input, and
+quality drops as inputs grow (Cho et al., 2014). With attention (``BahdanauDecoder``, ``LuongDecoder``) each output
+step looks back at every h_s, weighting them by how well they match its state: weights (B, T, S), one row per output
+step, show where the model looked (the "alignment"; ``tinyattn.viz.heatmap_svg`` draws it). Attention costs one score
+per (output step, source position) pair: time and memory grow as T * S.
+
+Shapes: source_ids (B, S) int, source_mask (B, S) bool True = a real token (padding at the end of each row),
+target_ids (B, T) int: the target tokens, then eos, then pad_id.
+"""
+import numpy as np
+
+from tinyattn import ops
+from tinyattn.attention.decoders import Decoder
+from tinyattn.attention.decoding import beam_search, greedy_search
+from tinyattn.errors import DTypeError, ShapeError
+from tinyattn.nn.layers import Embedding
+from tinyattn.nn.module import Module
+from tinyattn.nn.recurrent import GRU
+from tinyattn.primitive import as_array
+from tinyattn.random import generator
+from tinyattn.tensor import no_grad
+
+
+class Seq2SeqEncoder(Module):
+    """A bidirectional GRU over the embedded source (Bahdanau, Cho & Bengio, 2014): h_s = [h->_s; h<-_s].
+
+    forward(source_ids (B, S) int, source_mask (B, S) bool True = real) -> (states (B, S, 2H), final (B, 2H)), with
+    final = [last forward state; last backward state]: the forward GRU's state after each row's last real token and
+    the backward GRU's after reading back to the first. Padded positions get zero states. ``output_size`` = 2H.
+    """
+
+    def __init__(self, vocab_size, embed_size, hidden_size, padding_idx=0, dtype=np.float32, rng=None):
+        super().__init__()
+        rng = generator(rng)
+        self.vocab_size, self.hidden_size = vocab_size, hidden_size
+        self.embedding = Embedding(vocab_size, embed_size, padding_idx=padding_idx, dtype=dtype, rng=rng)
+        self.gru = GRU(embed_size, hidden_size, batch_first=True, bidirectional=True, dtype=dtype, rng=rng)
+
+    @property
+    def output_size(self):
+        return 2 * self.hidden_size
+
+    @property
+    def dtype(self):
+        return self.embedding.weight.dtype
+
+    def forward(self, source_ids, source_mask):
+        source_mask = check_source("Seq2SeqEncoder", source_ids, source_mask, self.vocab_size)
+        states, final = self.gru(self.embedding(source_ids), mask=source_mask)  # (B, S, 2H), (2, B, H)
+        return states, ops.concatenate(final[0], final[1], axis=-1)  # (2, B, H) -> (B, 2H)
+
+
+def check_source(op, source_ids, source_mask, vocab_size):
+    """Check ids (B, S) integers in [0, vocab_size) and mask (B, S) bool with a real token in every row; return the
+    mask as an array."""
+    ids, mask = as_array(source_ids), as_array(source_mask)
+    shapes = f"source_ids {ids.shape} {ids.dtype}, source_mask {mask.shape} {mask.dtype}"
+    if ids.dtype.kind not in "iu":
+        raise DTypeError(f"{op}: source_ids must be integers, got {shapes}")
+    if mask.dtype != np.bool_:
+        raise DTypeError(f"{op}: source_mask must be boolean, True = a real token; got {shapes}")
+    if ids.ndim != 2 or 0 in ids.shape or mask.shape != ids.shape:
+        raise ShapeError(f"{op}: expected source_ids (B, S) with B, S >= 1 and a source_mask of the same shape, got "
+                         f"{shapes}")
+    if ids.min() < 0 or ids.max() >= vocab_size:
+        raise ShapeError(f"{op}: source_ids must lie in [0, {vocab_size}), got values {ids.min()} to {ids.max()} "
+                         f"({shapes})")
+    empty = ~mask.any(axis=1)
+    if empty.any():
+        raise ShapeError(f"{op}: every source row needs at least one real token (True in source_mask); rows "
+                         f"{np.flatnonzero(empty).tolist()} have none ({shapes})")
+    return mask
+
+
+class Seq2Seq(Module):
+    """An encoder and a decoder, trained by teacher forcing and decoded by greedy or beam search.
+
+    `bos_id` starts every output (it is fed as y_0, never predicted), `eos_id` ends it, `pad_id` fills the targets
+    after eos (ignored by the loss) and the decoded rows after eos.
+    """
+
+    def __init__(self, encoder, decoder, bos_id, eos_id, pad_id):
+        super().__init__()
+        if not isinstance(decoder, Decoder):
+            raise TypeError(f"Seq2Seq: decoder must be a PlainDecoder, BahdanauDecoder or LuongDecoder, got "
+                            f"{type(decoder).__name__}")
+        if encoder.output_size != decoder.encoder_size:
+            raise ShapeError(f"Seq2Seq: the encoder's output_size {encoder.output_size} differs from the decoder's "
+                             f"encoder_size {decoder.encoder_size}")
+        if encoder.dtype != decoder.dtype:
+            raise DTypeError(f"Seq2Seq: the encoder's parameters are {encoder.dtype} but the decoder's are "
+                             f"{decoder.dtype}; convert one (model.astype(...))")
+        special = {"bos_id": bos_id, "eos_id": eos_id, "pad_id": pad_id}
+        if len(set(special.values())) != 3 or not all(0 <= v < decoder.vocab_size for v in special.values()):
+            raise ValueError(f"Seq2Seq: bos_id, eos_id and pad_id must be distinct ids in [0, {decoder.vocab_size}), "
+                             f"got {special}")
+        if decoder.embedding.padding_idx not in (None, pad_id):
+            raise ValueError(f"Seq2Seq: pad_id {pad_id} differs from the decoder's padding_idx "
+                             f"{decoder.embedding.padding_idx}, whose embedding row stays frozen at zero; make the "
+                             f"decoder with padding_idx={pad_id}")
+        self.encoder, self.decoder = encoder, decoder
+        self.bos_id, self.eos_id, self.pad_id = int(bos_id), int(eos_id), int(pad_id)
+
+    def forward(self, source_ids, source_mask, target_in):
+        """Teacher forcing: logits (B, T, V) for target_in (B, T) (the tokens fed in, starting with bos) and the
+        attention weights (B, T, S) (None for the PlainDecoder)."""
+        states, final = self.encoder(source_ids, source_mask)
+        return self.decoder(states, final, as_array(source_mask), target_in)
+
+    def loss(self, source_ids, source_mask, target_ids):
+        """Mean cross-entropy over the non-pad target tokens: -mean log p(y_t | y_<t, x), fed [bos] + y_<T.
+
+        target_ids (B, T) int: each row its tokens, eos, then pad_id.
+        """
+        targets = self._check_targets(source_ids, target_ids)
+        bos = np.full((targets.shape[0], 1), self.bos_id, dtype=targets.dtype)
+        target_in = np.concatenate([bos, targets[:, :-1]], axis=1)  # (B, T): shifted right by one
+        logits, _ = self(source_ids, source_mask, target_in)
+        return ops.cross_entropy(logits, targets, ignore_index=self.pad_id)
+
+    def greedy(self, source_ids, source_mask, max_length):
+        """The most probable token at each step, until eos or max_length: ids (B, L) int64 and weights (B, L, S)
+        (an array, None for the PlainDecoder); L <= max_length; after eos a row holds pad_id and zero weights."""
+        self._check_max_length("greedy", max_length)
+        states, final, mask = self._encode(source_ids, source_mask)
+        return greedy_search(self.decoder, states, final, mask, self.bos_id, self.eos_id, self.pad_id, max_length)
+
+    def beam_search(self, source_ids, source_mask, beam_size=4, max_length=50, length_penalty=0.0):
+        """Beam search (see tinyattn.attention.decoding.beam_search): each row's best hypothesis by
+        log p(y | x) / length ** length_penalty, as ids (B, L) int64 and weights (B, L, S) or None, as greedy.
+        beam_size = 1 gives exactly greedy's result."""
+        self._check_max_length("beam_search", max_length)
+        if int(beam_size) != beam_size or beam_size < 1:
+            raise ValueError(f"Seq2Seq.beam_search: beam_size must be an integer >= 1, got {beam_size!r}")
+        states, final, mask = self._encode(source_ids, source_mask)
+        return beam_search(self.decoder, states, final, mask, self.bos_id, self.eos_id, self.pad_id, int(beam_size),
+                           max_length, length_penalty)
+
+    def _encode(self, source_ids, source_mask):
+        with no_grad():
+            states, final = self.encoder(source_ids, source_mask)
+        return states, final, as_array(source_mask)
+
+    def _check_targets(self, source_ids, target_ids):
+        targets, ids = as_array(target_ids), as_array(source_ids)
+        if targets.dtype.kind not in "iu" or targets.ndim != 2 or targets.shape[1] == 0 or \
+                targets.shape[0] != ids.shape[0]:
+            raise ShapeError(f"Seq2Seq.loss: target_ids must be integers (B, T) with T >= 1 and the sources' B, got "
+                             f"target_ids {targets.shape} {targets.dtype} and source_ids {ids.shape} {ids.dtype}")
+        return targets.astype(np.int64, copy=False)
+
+    @staticmethod
+    def _check_max_length(op, max_length):
+        if int(max_length) != max_length or max_length < 1:
+            raise ValueError(f"Seq2Seq.{op}: max_length must be an integer >= 1, got {max_length!r}")
