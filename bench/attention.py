@@ -30,25 +30,19 @@ The header says how many threads OpenBLAS and torch use and the OPENBLAS_CORETYP
 kernels OpenBLAS runs; see PERF.md). With 2 cores and 2-thread matrix multiplies, one other busy process makes the
 figures meaningless (a thread waits at every barrier for the one that was descheduled): run on a quiet machine.
 """
-import argparse
-import ctypes
 import gc
-import glob
 import math
-import os
-import platform
 import statistics
 import sys
-import time
 
 import numpy as np
 
-try:
-    import tinyattn
-except ImportError:  # run from a checkout without `pip install -e .`
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    import tinyattn
+# isort: split
+# common first: it puts the repository root on sys.path when tinyattn is not installed.
+import common
 
+# isort: split
+import tinyattn
 import tinyattn.functional as F
 from tinyattn.kernels import use_numba
 
@@ -109,14 +103,14 @@ class NumpyByHand:
         return self.grads
 
 
-class Tinyattn:
+class Tinyattn(common.LeafSystem):
     """tinyattn's ops; `fused` passes the scale to softmax, `numba` chooses the kernels or their references."""
 
     def __init__(self, inputs, fused=True, numba=True):
         self.arrays, self.upstream = inputs[:3], inputs[3]
         self.fused, self.numba = fused, numba
-        self.name = "tinyattn, " + ("F.softmax(scores, scale=s)" if fused else "F.softmax(scores * s)") + (
-            "" if numba else ", NumPy references")
+        self.name = ("tinyattn, " + ("F.softmax(scores, scale=s)" if fused else "F.softmax(scores * s)")
+                     + ("" if numba else ", NumPy references"))
 
     def fresh(self):
         use_numba(self.numba)  # the switch is global: each run sets the one it is measured with
@@ -129,17 +123,8 @@ class Tinyattn:
         weights = F.softmax(scores, scale=SCALE) if self.fused else F.softmax(scores * SCALE)
         self.out = weights @ values  # (BH, T, T) @ (BH, T, D) -> (BH, T, D)
 
-    def backward(self):
-        self.out.backward(self.upstream)
 
-    def output(self):
-        return self.out.data
-
-    def gradients(self):
-        return [leaf.grad for leaf in self.leaves]
-
-
-class Torch:
+class Torch(common.TorchLeafSystem):
     """torch, with `attention(q, k, v)` on leaves of `shape` (the gradients are reshaped back to (BH, T, D))."""
 
     def __init__(self, inputs, name, attention, shape):
@@ -155,9 +140,6 @@ class Torch:
 
     def forward(self):
         self.out = self.attention(*self.leaves)
-
-    def backward(self):
-        self.out.backward(self.upstream)
 
     def output(self):
         return self.out.detach().numpy().reshape(HEADS, TIME, DIM)
@@ -184,7 +166,7 @@ def torch_systems(inputs):
     ]
 
 
-class HipsAutograd:
+class HipsAutograd(common.VjpSystem):
     name = "HIPS autograd"
 
     def __init__(self, inputs):
@@ -201,23 +183,8 @@ class HipsAutograd:
         # make_vjp traces the forward and returns the backward as a function of the upstream gradient.
         self.traced = autograd.make_vjp(attention, argnum=(0, 1, 2))
 
-    def fresh(self):
-        self.vjp = self.out = self.grads = None
 
-    def forward(self):
-        self.vjp, self.out = self.traced(*self.arrays)
-
-    def backward(self):
-        self.grads = self.vjp(self.upstream)
-
-    def output(self):
-        return self.out
-
-    def gradients(self):
-        return list(self.grads)
-
-
-class Mygrad:
+class Mygrad(common.LeafSystem):
     name = "MyGrad"
 
     def __init__(self, inputs):
@@ -237,15 +204,6 @@ class Mygrad:
         # A float32 scale: MyGrad turns a Python float into a float64 array, and the rest would run in float64.
         self.out = self.mygrad.matmul(self.softmax(scores * DTYPE(SCALE), axis=-1), values)
 
-    def backward(self):
-        self.out.backward(self.upstream)
-
-    def output(self):
-        return self.out.data
-
-    def gradients(self):
-        return [leaf.grad for leaf in self.leaves]
-
 
 def build_systems(inputs):
     """The floor and tinyattn, then each peer that can be imported (a line for each one skipped)."""
@@ -255,13 +213,9 @@ def build_systems(inputs):
         Tinyattn(inputs, fused=False),
         Tinyattn(inputs, fused=True, numba=False),
     ]
-    for label, make in (("torch", torch_systems), ("HIPS autograd", lambda i: [HipsAutograd(i)]),
-                        ("MyGrad", lambda i: [Mygrad(i)])):
-        try:
-            systems.extend(make(inputs))
-        except Exception as error:  # ImportError, or a broken install: report it and go on
-            print(f"skipped {label}: {type(error).__name__}: {error}")
-    return systems
+    return systems + common.build_systems([("torch", lambda: torch_systems(inputs)),
+                                           ("HIPS autograd", lambda: HipsAutograd(inputs)),
+                                           ("MyGrad", lambda: Mygrad(inputs))])
 
 
 # ----- checking and timing ---------------------------------------------------------------------------------------
@@ -275,119 +229,33 @@ def run_once(system):
 def check_same_work(system, expected):
     """Fail loudly unless `system` gives the floor's output and gradients (float32, within float32 tolerance)."""
     for label, got, want in zip(("output", "grad q", "grad k", "grad v"), run_once(system), expected):
-        got = np.asarray(got)
-        scale = np.abs(want).max()
-        if got.shape != want.shape or got.dtype != want.dtype:
-            problem = f"shape {got.shape} {got.dtype}, expected {want.shape} {want.dtype}"
-        elif not np.allclose(got, want, rtol=RTOL, atol=ATOL_SCALE * scale):
-            problem = f"max abs diff {np.abs(got - want).max():.3g}, reference scale {scale:.3g}"
-        else:
-            continue
-        raise AssertionError(
-            f"{system.name}: {label} differs from the NumPy floor ({problem}); the systems would not be doing the "
-            "same work"
-        )
-
-
-def time_once(system):
-    """Seconds for one forward and one backward, from fresh leaves."""
-    system.fresh()
-    gc.collect()
-    start = time.perf_counter()
-    system.forward()
-    middle = time.perf_counter()
-    system.backward()
-    end = time.perf_counter()
-    return middle - start, end - middle
-
-
-def measure(systems, rounds, warmup):
-    """Per system, (forward, backward, total) seconds of every round, the order rotated by round."""
-    for system in systems:
-        for _ in range(warmup):
-            time_once(system)
-    samples = {system.name: [] for system in systems}
-    for round_index in range(rounds):
-        shift = round_index % len(systems)
-        for system in systems[shift:] + systems[:shift]:
-            forward, backward = time_once(system)
-            samples[system.name].append((forward, backward, forward + backward))
-    return samples
-
-
-def summarise(samples):
-    """Per system: median forward, backward and total ms, and the interquartile range of the total."""
-    summary = {}
-    for name, rows in samples.items():
-        forward, backward, total = ([1e3 * value for value in column] for column in zip(*rows))
-        quartiles = statistics.quantiles(total, n=4) if len(total) > 1 else [total[0]] * 3
-        summary[name] = (statistics.median(forward), statistics.median(backward), statistics.median(total),
-                         quartiles[0], quartiles[2])
-    return summary
+        problem = common.closeness_problem(got, want, rtol=RTOL, atol=ATOL_SCALE * np.abs(want).max())
+        if problem:
+            raise AssertionError(f"{system.name}: {label} differs from the NumPy floor ({problem}); the systems would "
+                                 "not be doing the same work")
 
 
 BASELINE = "torch sdpa, 3-D (64, T, D)"
 
 
-def print_table(summary, systems):
-    print("| system | forward ms | backward ms | total ms | total IQR | GFLOP/s | × torch sdpa 3-D |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+def print_results(summary, systems):
+    rows = []
     for system in systems:
         forward, backward, total, low, high = summary[system.name]
         gflops = (FORWARD_FLOPS + BACKWARD_FLOPS) / (total * 1e-3) / 1e9
-        ratio = f"{total / summary[BASELINE][2]:.2f}" if BASELINE in summary else "–"
-        print(f"| {system.name} | {forward:.1f} | {backward:.1f} | {total:.1f} | {low:.1f}–{high:.1f} | {gflops:.0f} "
-              f"| {ratio} |")
-
-
-def openblas_library():
-    """NumPy's bundled OpenBLAS as a ctypes library, or None (another BLAS, or a NumPy laid out differently)."""
-    try:
-        return ctypes.CDLL(glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs",
-                                                  "*openblas*"))[0])
-    except (OSError, IndexError):
-        return None
-
-
-def openblas_function(library, name):
-    """The OpenBLAS function `name` ('get_corename'), under whichever prefix and suffix this build uses."""
-    for prefix in ("scipy_openblas_", "openblas_"):
-        for suffix in ("64_", ""):
-            if library is not None and hasattr(library, prefix + name + suffix):
-                return getattr(library, prefix + name + suffix)
-    return None
-
-
-def openblas_info():
-    """(core, threads): the CPU kernel set NumPy's OpenBLAS chose (e.g. 'Haswell') and its thread count; None
-    for what cannot be asked."""
-    library = openblas_library()
-    corename, threads = openblas_function(library, "get_corename"), openblas_function(library, "get_num_threads")
-    if corename is not None:
-        corename.restype = ctypes.c_char_p
-    return (corename().decode() if corename else None), (threads() if threads else None)
-
-
-def set_threads(count):
-    """Use `count` threads in NumPy's OpenBLAS and in torch (when it is imported)."""
-    set_openblas = openblas_function(openblas_library(), "set_num_threads")
-    if set_openblas is None:
-        raise SystemExit("--threads: cannot reach NumPy's OpenBLAS; set OPENBLAS_NUM_THREADS instead")
-    set_openblas(count)
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(count)
+        rows.append([system.name, f"{forward:.1f}", f"{backward:.1f}", f"{total:.1f}", f"{low:.1f}–{high:.1f}",
+                     f"{gflops:.0f}", common.ratio_text(total, summary[BASELINE][2] if BASELINE in summary else None)])
+    common.print_table(["system", "forward ms", "backward ms", "total ms", "total IQR", "GFLOP/s",
+                        "× torch sdpa 3-D"], rows)
 
 
 def environment_line(systems):
-    core, threads = openblas_info()
-    parts = [f"Python {platform.python_version()}", f"NumPy {np.__version__}", f"{os.cpu_count()} CPUs",
-             f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')} "
-             f"(OpenBLAS core {core or 'unknown'}, threads {threads or 'unknown'})"]
+    notes = []
     if any(isinstance(system, Torch) for system in systems):
         import torch
 
-        parts.append(f"torch {torch.__version__}, intra-op threads {torch.get_num_threads()}")
-    return ", ".join(parts)
+        notes.append(f"torch {torch.__version__}, intra-op threads {torch.get_num_threads()}")
+    return common.environment_line(notes, blas=True, separator=", ")
 
 
 def profile_tinyattn(inputs, rounds):
@@ -439,18 +307,14 @@ def profile_tinyattn(inputs, rounds):
     samples = {name: [] for name in steps}
     # As in the main measurement, torch's objects are frozen out of the collector: a full collection with them takes
     # ~0.1 s, long enough for OpenBLAS's threads to fall asleep and make the next matmul pay for waking them.
-    gc.collect()
-    gc.freeze()
-    try:
+    with common.frozen_gc():
         for round_index in range(rounds + 1):  # round 0 warms up
             for name, step in steps.items():
                 system.fresh()
                 gc.collect()
-                seconds = time_call(step)
+                seconds = common.time_call(step)
                 if round_index:
                     samples[name].append(seconds)
-    finally:
-        gc.unfreeze()
     medians = {name: 1e3 * statistics.median(values) for name, values in samples.items()}
     total, back_to_back = medians.pop("whole"), medians.pop("pipeline")
     alone = sum(medians.values())
@@ -460,8 +324,7 @@ def profile_tinyattn(inputs, rounds):
         print(f"| {text} | {100 * value / total:.0f}% |")
 
     print(f"\nWhere tinyattn's time goes (fused, Numba; median of {rounds} rounds; share of tinyattn's total):\n")
-    print("| step | ms | share |")
-    print("| --- | ---: | ---: |")
+    common.print_table(["step", "ms", "share"], [])
     for name, value in medians.items():
         row(name, value)
     row("sum of the steps, each timed alone", alone, bold=True)
@@ -477,26 +340,14 @@ def profile_tinyattn(inputs, rounds):
     pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(10)
 
 
-def time_call(function):
-    start = time.perf_counter()
-    function()
-    return time.perf_counter() - start
-
-
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, help="timed rounds per system (default 20; 5 with --quick)")
-    parser.add_argument("--warmup", type=int, help="untimed runs per system first (default 2; 1 with --quick)")
-    parser.add_argument("--quick", action="store_true", help="fewer rounds and warm-up runs (bench/run.py --quick)")
+    parser = common.new_parser(__doc__)
+    common.add_round_arguments(parser, rounds=(20, 5), warmup=(2, 1))
     parser.add_argument("--threads", type=int, help="threads for OpenBLAS and torch (default: their own defaults, "
                         "one per core); 1 gives steadier figures on a shared machine")
     parser.add_argument("--profile", action="store_true",
                         help="afterwards, time each step of tinyattn's forward and backward, and cProfile it")
-    args = parser.parse_args(argv)
-    if args.rounds is None:
-        args.rounds = 5 if args.quick else 20
-    if args.warmup is None:
-        args.warmup = 1 if args.quick else 2
+    args = common.resolve_rounds(parser.parse_args(argv), rounds=(20, 5), warmup=(2, 1))
     if args.rounds < 1 or args.warmup < 0 or (args.threads is not None and args.threads < 1):
         parser.error("--rounds and --threads must be at least 1, --warmup at least 0")
     return args
@@ -509,7 +360,7 @@ def main(argv=None):
     expected = run_once(floor)
     systems = build_systems(inputs)
     if args.threads:
-        set_threads(args.threads)
+        common.set_threads(args.threads)
     for system in systems:
         check_same_work(system, expected)  # tinyattn's first run also compiles its kernels (or loads them)
 
@@ -521,15 +372,14 @@ def main(argv=None):
     print(f"All systems gave the NumPy floor's output and gradients of q, k, v before timing (np.allclose, "
           f"rtol {RTOL:g}, atol {ATOL_SCALE:g} x the largest reference value).")
 
-    gc.collect()
-    gc.freeze()  # torch's objects stay out of the collections timed inside other systems' runs
     try:
-        summary = summarise(measure(systems, args.rounds, args.warmup))
+        with common.frozen_gc():  # torch's objects stay out of the collections timed inside other systems' runs
+            samples = common.measure(systems, args.rounds, args.warmup)
     finally:
-        gc.unfreeze()
         use_numba(True)
+    summary = common.summarise(samples)
     print()
-    print_table(summary, systems)
+    print_results(summary, systems)
     fused = systems[1].name
     if BASELINE in summary:
         print(f"\nNo target; tinyattn (fused, Numba) takes {summary[fused][2] / summary[BASELINE][2]:.2f}x the time "

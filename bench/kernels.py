@@ -17,24 +17,20 @@ taken per round, from the pair timed together.
     python bench/kernels.py              # 20 rounds
     python bench/kernels.py --quick      # 5 rounds
 """
-import argparse
 import importlib
 import os
 import platform
 import statistics
-import sys
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import numpy as np
 
-try:
-    import tinyattn
-except ImportError:  # run from a checkout without `pip install -e .`
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    import tinyattn
+# isort: split
+# common first: it puts the repository root on sys.path when tinyattn is not installed.
+import common
 
+# isort: split
 from tinyattn.kernels import exp as exp_kernels
 from tinyattn.kernels import softmax as softmax_kernels
 
@@ -52,7 +48,7 @@ class Case:
     setup: Callable  # np.random.Generator -> dict of inputs
     reference: Callable  # inputs -> an array or a tuple of arrays
     kernel: Callable  # the same, with the Numba kernel
-    target: Optional[float] = None  # the least acceptable ratio reference time / kernel time, or None
+    target: float | None = None  # the least acceptable ratio reference time / kernel time, or None
 
 
 # ----- the softmax family and the exp (always present) ---------------------------------------------------------
@@ -201,7 +197,7 @@ def optional_cases():
     for family, make_cases in OPTIONAL_FAMILIES.items():
         try:
             module = importlib.import_module(f"tinyattn.kernels.{family}")
-        except Exception as error:  # not written yet (ImportError), or half-written: report it and go on
+        except Exception as error:  # noqa: BLE001 (not written yet (ImportError), or half-written: report it and go on)
             print(f"skipped tinyattn.kernels.{family}: {type(error).__name__}: {error}")
             continue
         cases.extend(make_cases(module))
@@ -219,41 +215,28 @@ def check_agreement(case, inputs):
     if len(expected) != len(got):
         raise AssertionError(f"{case.name}: the kernel returned {len(got)} arrays, the reference {len(expected)}")
     for index, (want, have) in enumerate(zip(expected, got)):
-        want, have = np.asarray(want), np.asarray(have)
-        finite = np.abs(want[np.isfinite(want)])
+        finite = np.abs(np.asarray(want)[np.isfinite(want)])
         scale = finite.max() if finite.size else 1.0
-        if have.shape != want.shape or have.dtype != want.dtype:
-            problem = f"shape {have.shape} {have.dtype}, expected {want.shape} {want.dtype}"
-        elif not np.allclose(have, want, rtol=RTOL, atol=ATOL_SCALE * scale, equal_nan=True):
-            with np.errstate(invalid="ignore"):
-                difference = np.nanmax(np.where(want == have, 0, np.abs(have - want)))
-            problem = f"max abs diff {difference:.3g}, reference scale {scale:.3g}"
-        else:
-            continue
-        raise AssertionError(f"{case.name}: result {index} of the kernel differs from the reference ({problem})")
-
-
-def time_call(function, inputs):
-    start = time.perf_counter()
-    function(inputs)
-    return time.perf_counter() - start
+        problem = common.closeness_problem(have, want, rtol=RTOL, atol=ATOL_SCALE * scale, equal_nan=True)
+        if problem:
+            raise AssertionError(f"{case.name}: result {index} of the kernel differs from the reference ({problem})")
 
 
 def measure(cases, inputs, rounds, warmup):
     """Per case, the (reference, kernel) seconds of every round; the pair's order swaps each round."""
     for case in cases:
         for _ in range(warmup):
-            time_call(case.reference, inputs[case.name])
-            time_call(case.kernel, inputs[case.name])
+            common.time_call(case.reference, inputs[case.name])
+            common.time_call(case.kernel, inputs[case.name])
     samples = {case.name: [] for case in cases}
     for round_index in range(rounds):
         for case in cases:
             if round_index % 2:
-                kernel = time_call(case.kernel, inputs[case.name])
-                reference = time_call(case.reference, inputs[case.name])
+                kernel = common.time_call(case.kernel, inputs[case.name])
+                reference = common.time_call(case.reference, inputs[case.name])
             else:
-                reference = time_call(case.reference, inputs[case.name])
-                kernel = time_call(case.kernel, inputs[case.name])
+                reference = common.time_call(case.reference, inputs[case.name])
+                kernel = common.time_call(case.kernel, inputs[case.name])
             samples[case.name].append((reference, kernel))
     return samples
 
@@ -263,23 +246,22 @@ def summarise(samples):
     summary = {}
     for name, pairs in samples.items():
         ratios = [reference / kernel for reference, kernel in pairs]
-        quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
         summary[name] = (
             1e3 * statistics.median(reference for reference, _ in pairs),
             1e3 * statistics.median(kernel for _, kernel in pairs),
-            statistics.median(ratios), quartiles[0], quartiles[2],
+            statistics.median(ratios), *common.quartiles(ratios),
         )
     return summary
 
 
-def print_table(cases, summary):
-    print("| kernel | input (float32) | reference ms | kernel ms | reference / kernel | ratio IQR | target |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+def print_results(cases, summary):
+    rows = []
     for case in cases:
         reference, kernel, ratio, low, high = summary[case.name]
-        target = f"≥ {case.target:g}x" if case.target else "–"
-        print(f"| {case.name} | {case.size} | {reference:.2f} | {kernel:.2f} | {ratio:.2f}x | {low:.2f}–{high:.2f} "
-              f"| {target} |")
+        rows.append([case.name, case.size, f"{reference:.2f}", f"{kernel:.2f}", f"{ratio:.2f}x",
+                     f"{low:.2f}–{high:.2f}", f"≥ {case.target:g}x" if case.target else "–"])
+    common.print_table(["kernel", "input (float32)", "reference ms", "kernel ms", "reference / kernel", "ratio IQR",
+                        "target"], rows, left=2)
 
 
 def print_verdicts(cases, summary):
@@ -293,15 +275,9 @@ def print_verdicts(cases, summary):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, help="timed rounds (default 20; 5 with --quick)")
-    parser.add_argument("--warmup", type=int, help="untimed calls of each side first, at least 1 (default 2)")
-    parser.add_argument("--quick", action="store_true", help="fewer rounds (bench/run.py --quick)")
-    args = parser.parse_args(argv)
-    if args.rounds is None:
-        args.rounds = 5 if args.quick else 20
-    if args.warmup is None:
-        args.warmup = 1 if args.quick else 2
+    parser = common.new_parser(__doc__)
+    common.add_round_arguments(parser, rounds=(20, 5), warmup=(2, 1), what="of each side, the warm-up at least 1,")
+    args = common.resolve_rounds(parser.parse_args(argv), rounds=(20, 5), warmup=(2, 1))
     if args.rounds < 1 or args.warmup < 1:  # the first call compiles: never time it
         parser.error("--rounds and --warmup must be at least 1")
     return args
@@ -325,7 +301,7 @@ def main(argv=None):
           f"atol {ATOL_SCALE:g} x the largest finite reference value).")
     summary = summarise(measure(cases, inputs, args.rounds, args.warmup))
     print()
-    print_table(cases, summary)
+    print_results(cases, summary)
     print()
     print_verdicts(cases, summary)
 

@@ -27,24 +27,16 @@ collector (`gc.freeze()`), as in bench/overhead.py.
     python bench/rnn.py --quick         # 5 rounds
     python bench/rnn.py --profile       # also cProfile tinyattn's nn.GRU forward and backward
 """
-import argparse
-import gc
-import os
-import platform
-import statistics
-import sys
-import time
-
 import numpy as np
 
-try:
-    import tinyattn
-except ImportError:  # run from a checkout without `pip install -e .`
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    import tinyattn
+# isort: split
+# common first: it puts the repository root on sys.path when tinyattn is not installed.
+import common
 
+# isort: split
+import tinyattn
 import tinyattn.functional as F
-import tinyattn.nn as nn
+from tinyattn import nn
 
 BATCH, STEPS, INPUT, HIDDEN = 64, 50, 64, 128
 TARGET = 1.3  # tinyattn nn.GRU at most this many times torch nn.GRU's total time
@@ -66,7 +58,7 @@ def make_weights(kind, seed=0):
 
 
 # ----- tinyattn ---------------------------------------------------------------------------------------------------
-class TinyattnLayer:
+class TinyattnLayer(common.LeafSystem):
     """tinyattn's nn.GRU or nn.LSTM (the fused sequence op)."""
 
     def __init__(self, kind, inputs, weights, dtype=np.float32):
@@ -84,12 +76,6 @@ class TinyattnLayer:
 
     def forward(self):
         self.out = self.layer(self.x)[0]
-
-    def backward(self):
-        self.out.backward(self.upstream)
-
-    def output(self):
-        return self.out.data
 
     def gradients(self):
         return [self.x.grad] + [getattr(self.layer, name + "_l0").grad for name in PARAMETER_NAMES]
@@ -153,7 +139,7 @@ class TinyattnBasicOps(TinyattnCellLoop):
 
 
 # ----- torch --------------------------------------------------------------------------------------------------------
-class TorchLayer:
+class TorchLayer(common.TorchLeafSystem):
     """torch's nn.GRU or nn.LSTM with the same weights."""
 
     def __init__(self, kind, inputs, weights):
@@ -183,12 +169,6 @@ class TorchLayer:
 
     def forward(self):
         self.out = self.layer(self.x)[0]
-
-    def backward(self):
-        self.out.backward(self.upstream)
-
-    def output(self):
-        return self.out.detach().numpy()
 
     def gradients(self):
         grads = [parameter.grad.numpy() for parameter in self.parameters]
@@ -225,16 +205,11 @@ def check_same_work(system, expected):
     system.forward()
     system.backward()
     for label, got, want in zip(GRADIENT_LABELS, [system.output()] + system.gradients(), expected):
-        got = np.asarray(got)
         scale = max(float(np.abs(want).max()), 1.0)
-        if got.shape != want.shape or got.dtype != np.float32:
-            problem = f"shape {got.shape} {got.dtype}, expected {want.shape} float32"
-        elif not np.allclose(got, want, rtol=1e-3, atol=1e-4 * scale):
-            problem = f"max abs diff {np.abs(got - want).max():.3g}, reference scale {scale:.3g}"
-        else:
-            continue
-        raise AssertionError(f"{system.name}: {label} differs from the float64 reference ({problem}); "
-                             "the systems would not be doing the same work")
+        problem = common.closeness_problem(got, want, rtol=1e-3, atol=1e-4 * scale, dtype=np.float32)
+        if problem:
+            raise AssertionError(f"{system.name}: {label} differs from the float64 reference ({problem}); "
+                                 "the systems would not be doing the same work")
 
 
 def reference(kind, inputs, weights):
@@ -246,105 +221,25 @@ def reference(kind, inputs, weights):
     return [system.output()] + system.gradients()
 
 
-def time_once(system):
-    """Seconds for one forward and one backward, from cleared gradients."""
-    system.fresh()
-    gc.collect()
-    start = time.perf_counter()
-    system.forward()
-    middle = time.perf_counter()
-    system.backward()
-    end = time.perf_counter()
-    return middle - start, end - middle
-
-
-def measure(systems, rounds, warmup, settle):
-    """Per system, (forward, backward, total) milliseconds of every round, the order rotated by round.
-
-    Each timed run follows `settle` untimed runs of the same system: the threads the previous system left spinning
-    (OpenBLAS's workers, torch's OpenMP pool) would otherwise take a core from it. Without this, torch measured
-    right after tinyattn here took 2-3x its time measured after itself.
-    """
-    for system in systems:
-        for _ in range(warmup):
-            time_once(system)
-    samples = {system.name: [] for system in systems}
-    for round_index in range(rounds):
-        shift = round_index % len(systems)
-        for system in systems[shift:] + systems[:shift]:
-            for _ in range(settle):
-                time_once(system)
-            forward, backward = time_once(system)
-            samples[system.name].append((forward * 1e3, backward * 1e3, (forward + backward) * 1e3))
-    return samples
-
-
-def summarise(samples):
-    """Per system: median forward, backward and total ms, and the interquartile range of the total."""
-    summary = {}
-    for name, rows in samples.items():
-        forward, backward, total = (sorted(column) for column in zip(*rows))
-        quartiles = statistics.quantiles(total, n=4) if len(total) > 1 else [total[0]] * 3
-        summary[name] = (statistics.median(forward), statistics.median(backward), statistics.median(total),
-                         quartiles[0], quartiles[2])
-    return summary
-
-
-def print_table(summary, systems):
-    print("| system | forward ms | backward ms | total ms | total IQR | × torch layer of its kind |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+def print_results(summary, systems):
+    rows = []
     for system in systems:
         forward, backward, total, low, high = summary[system.name]
         torch_name = f"torch nn.{system.kind}"
-        ratio = f"{total / summary[torch_name][2]:.2f}" if torch_name in summary else "–"
-        print(f"| {system.name} | {forward:.2f} | {backward:.2f} | {total:.2f} | {low:.2f}–{high:.2f} | {ratio} |")
-
-
-def print_verdict(summary):
-    mine = summary["tinyattn nn.GRU"][2]
-    if "torch nn.GRU" not in summary:
-        print(f"Target (tinyattn nn.GRU at most {TARGET}x torch nn.GRU): cannot tell, torch was skipped; "
-              f"tinyattn {mine:.2f} ms.")
-        return
-    theirs = summary["torch nn.GRU"][2]
-    verdict = "MET" if mine <= TARGET * theirs else "NOT MET"
-    print(f"Target (tinyattn nn.GRU at most {TARGET}x torch nn.GRU, total ms): {verdict}: tinyattn {mine:.2f} vs "
-          f"torch {theirs:.2f} ({mine / theirs:.2f}x torch).")
-
-
-def profile_tinyattn(inputs, weights, repeats=10, top=20):
-    """cProfile tinyattn's nn.GRU forward and backward separately, sorted by own time."""
-    import cProfile
-    import pstats
-
-    system = TinyattnLayer("GRU", inputs, weights)
-    for phase in ("forward", "backward"):
-        profiler = cProfile.Profile()
-        for _ in range(repeats):
-            system.fresh()
-            if phase == "forward":
-                profiler.runcall(system.forward)
-            else:
-                system.forward()
-                profiler.runcall(system.backward)
-        print(f"\ncProfile of tinyattn nn.GRU's {phase}, {repeats} runs (times include profiler overhead):")
-        pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(top)
+        rows.append([system.name, f"{forward:.2f}", f"{backward:.2f}", f"{total:.2f}", f"{low:.2f}–{high:.2f}",
+                     common.ratio_text(total, summary[torch_name][2] if torch_name in summary else None)])
+    common.print_table(["system", "forward ms", "backward ms", "total ms", "total IQR", "× torch layer of its kind"],
+                       rows)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, help="timed rounds per system (default 20; 5 with --quick)")
-    parser.add_argument("--warmup", type=int, help="untimed runs per system first (default 3; 1 with --quick)")
+    parser = common.new_parser(__doc__)
+    common.add_round_arguments(parser, rounds=(20, 5), warmup=(3, 1))
     parser.add_argument("--settle", type=int, default=2,
                         help="untimed runs of a system just before each of its timed runs (default 2)")
-    parser.add_argument("--quick", action="store_true", help="fewer rounds and warm-up runs (bench/run.py --quick)")
     parser.add_argument("--no-lstm", action="store_true", help="leave out the LSTM rows")
     parser.add_argument("--profile", action="store_true", help="afterwards, cProfile tinyattn's nn.GRU")
-    args = parser.parse_args(argv)
-    if args.rounds is None:
-        args.rounds = 5 if args.quick else 20
-    if args.warmup is None:
-        args.warmup = 1 if args.quick else 3
+    args = common.resolve_rounds(parser.parse_args(argv), rounds=(20, 5), warmup=(3, 1))
     if args.rounds < 1 or args.warmup < 0 or args.settle < 0:
         parser.error("--rounds must be at least 1, --warmup and --settle at least 0")
     return args
@@ -365,41 +260,27 @@ def main(argv=None):
         ("LSTM", lambda: TinyattnLayer("LSTM", inputs, weights["LSTM"])),
         ("LSTM", lambda: TorchLayer("LSTM", inputs, weights["LSTM"])),
     ]
-    systems, notes = [], []
-    for kind, make in makers:
-        if kind not in kinds:
-            continue
-        try:
-            systems.append(make())
-        except ImportError as error:  # torch is not installed: report it and go on
-            print(f"skipped a system: {type(error).__name__}: {error}")
+    systems = common.build_systems([("a system", make) for kind, make in makers if kind in kinds])
     expected = {kind: reference(kind, inputs, weights[kind]) for kind in kinds}
     for system in systems:
         check_same_work(system, expected[system.kind])
 
-    if any(system.name.startswith("torch") for system in systems):
-        import torch
-
-        notes.append(f"torch {torch.__version__}, {torch.get_num_threads()} intra-op threads (its default)")
     print(f"GRU/LSTM encoder, one layer, B={BATCH}, T={STEPS}, I={INPUT}, H={HIDDEN}, float32, forward + backward "
           f"(gradients of x and every parameter); median of {args.rounds} interleaved rounds after {args.warmup} "
           f"warm-up run(s) per system, each timed run after {args.settle} untimed run(s) of its own system.")
-    print(f"Python {platform.python_version()}, NumPy {np.__version__}, {os.cpu_count()} CPUs, "
-          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}" + "".join(f"; {n}" for n in notes))
+    print(common.environment_line([common.torch_note()]))
     print("All systems gave the float64 reference's output and gradients (x, weights, biases) before timing.\n")
 
-    gc.collect()
-    gc.freeze()
-    try:
-        summary = summarise(measure(systems, args.rounds, args.warmup, args.settle))
-    finally:
-        gc.unfreeze()
-    print_table(summary, systems)
+    with common.frozen_gc():
+        summary = common.summarise(common.measure(systems, args.rounds, args.warmup, args.settle))
+    print_results(summary, systems)
     print()
-    print_verdict(summary)
+    torch_total = summary["torch nn.GRU"][2] if "torch nn.GRU" in summary else None
+    common.print_target("tinyattn nn.GRU", summary["tinyattn nn.GRU"][2], torch_total, TARGET, "ms",
+                        peer="torch nn.GRU")
 
     if args.profile:
-        profile_tinyattn(inputs, weights["GRU"])
+        common.profile_phases(TinyattnLayer("GRU", inputs, weights["GRU"]), "tinyattn nn.GRU", repeats=10, top=20)
 
 
 if __name__ == "__main__":

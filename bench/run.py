@@ -1,4 +1,5 @@
-"""Run every benchmark in bench/ (each bench/*.py but this one), in name order, and print each one's output.
+"""Run every benchmark in bench/ (each bench/*.py but this one and the helper modules), in name order; print each one's
+output.
 
     python bench/run.py            # full runs
     python bench/run.py --quick    # fewer rounds; every benchmark accepts --quick
@@ -15,12 +16,13 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
+HELPERS = ("common.py", "seq2seq_torch.py")  # modules the benchmarks import, not benchmarks
 
 
 def benchmarks():
-    """The benchmark scripts, in name order."""
-    this = Path(__file__).resolve()
-    return sorted(path for path in BENCH_DIR.glob("*.py") if path.resolve() != this)
+    """The benchmark scripts, in name order: every bench/*.py except this one and HELPERS."""
+    skipped = {Path(__file__).resolve()} | {(BENCH_DIR / name).resolve() for name in HELPERS}
+    return sorted(path for path in BENCH_DIR.glob("*.py") if path.resolve() not in skipped)
 
 
 def main(argv=None):
@@ -34,7 +36,7 @@ def main(argv=None):
         print(f"\n=== {path.relative_to(REPO_ROOT)}{' --quick' if args.quick else ''} ===\n", flush=True)
         start = time.perf_counter()
         # Output streams straight through, so a long benchmark shows progress and nothing is buffered away.
-        returncode = subprocess.run(command, cwd=REPO_ROOT).returncode
+        returncode = subprocess.run(command, check=False, cwd=REPO_ROOT).returncode
         print(f"\n--- {path.name}: {'ok' if returncode == 0 else f'FAILED (exit {returncode})'}, "
               f"{time.perf_counter() - start:.1f} s", flush=True)
         if returncode != 0:

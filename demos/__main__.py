@@ -5,7 +5,7 @@ import os
 import time
 
 # The tour, in order: module names under demos/. Adding a demo to the tour is adding its name here.
-DEMOS = ["quickstart"]
+DEMOS = ["quickstart", "dates", "documents"]
 
 
 def main(argv=None):

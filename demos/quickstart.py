@@ -31,7 +31,6 @@ Run it::
     python -m demos.quickstart --seed 3 --out /tmp/quickstart
     python -m demos.quickstart --help
 """
-import argparse
 import os
 import time
 
@@ -39,6 +38,7 @@ import numpy as np
 
 import tinyattn as ta
 import tinyattn.functional as F
+from demos import common
 
 # ----- the data -----------------------------------------------------------------------------------------
 PAD, MARKER = 0, 1  # token ids; the letters come after them
@@ -206,36 +206,18 @@ MODES = {  # training steps, batch size, learning rate, held-out examples
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m demos.quickstart",
-        description="A soft-attention model learns, from scratch, to read the letter after a marker; "
-        "then it shows where it looks.",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: 0)")
-    parser.add_argument("--out", default=os.path.join("demo-output", "quickstart"),
-                        help="folder for attention.txt, the weights shown (default: demo-output/quickstart)")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"quick mode, the tour's: {MODES['quick']['steps']} steps (default: full mode, "
-                        f"{MODES['full']['steps']} steps)")
-    parser.add_argument("--tiny", action="store_true",
-                        help="smoke-test mode for the test suite: a few steps, results meaningless")
-    parser.add_argument("--steps", type=int, help="training steps, overriding the mode's (tests use a few)")
-    parser.add_argument("--batch", type=int, help="sequences per training step, overriding the mode's")
+    parser = common.demo_parser(
+        "quickstart",
+        "A soft-attention model learns, from scratch, to read the letter after a marker; then it shows where it "
+        "looks.", MODES, "attention.txt, the weights shown", batch=True)
     parser.add_argument("--show", type=int, default=3, help="held-out examples to draw (default: 3)")
-    args = parser.parse_args(argv)
-    for name in ("steps", "batch", "show"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            parser.error(f"--{name} must be at least 1, got {value}")
-    return args
+    return common.parse(parser, argv, positive=("steps", "batch", "show"))
 
 
 def main(argv=None):
     """Train, evaluate and draw the weights; returns a dict of results (accuracy, chance, loss, ...)."""
     args = parse_args(argv)
-    mode = "tiny" if args.tiny else "quick" if args.quick else "full"
-    settings = dict(MODES[mode])
-    settings.update({name: getattr(args, name) for name in ("steps", "batch") if getattr(args, name) is not None})
+    mode, settings = common.mode_settings(args, MODES)
 
     init_rng, train_rng, test_rng = np.random.default_rng(args.seed).spawn(3)
     parameters = init_parameters(init_rng, dim=16)

@@ -1,4 +1,5 @@
-"""The Hypothesis strategies of the whole test suite: shapes, arrays kept away from kinks, indices, masks, op inputs.
+"""The Hypothesis strategies of the whole test suite (shapes, arrays kept away from kinks, indices, masks, op inputs)
+and `projected`, which checks several outputs' gradients in one gradcheck.
 
 Every float strategy draws each element on its own (``fill=st.nothing()``): Hypothesis would otherwise fill most of
 an array with one repeated value, and a constant upstream gradient hides softmax bugs as ``out.sum()`` does.
@@ -110,6 +111,16 @@ def distinct_array(shape):
 def upstream_gradients(shape, bound=2.0):
     """An upstream gradient for an output of `shape`: float64, every element drawn on its own, in [-2, 2]."""
     return arrays(shape, -bound, bound)
+
+
+def projected(outputs, upstreams):
+    """sum_i <u_i, out_i> over tensors out_i and arrays u_i: a scalar whose gradient is the VJP of every output with
+    its own upstream gradient, so one gradcheck of it checks the backward pass of several outputs at once."""
+    total = None
+    for output, upstream in zip(outputs, upstreams):
+        term = (output * upstream).sum()
+        total = term if total is None else total + term
+    return total
 
 
 # ----- indices and masks ------------------------------------------------------------------------------------------
@@ -240,7 +251,8 @@ def embedding_inputs(draw):
     """A (V, D) table, integer ids (ndim 0..2, with a repeat) and a padding_idx that the ids never use (or None)."""
     rows, width = draw(st.integers(2, 4)), draw(st.integers(1, 3))
     ids = draw(repeated_indices(rows - 1, draw(shapes(max_dims=2)))) % (rows - 1)
-    return OpInputs((draw(arrays((rows, width))),), {"ids": ids, "padding_idx": draw(st.sampled_from([None, rows - 1]))})
+    padding_idx = draw(st.sampled_from([None, rows - 1]))
+    return OpInputs((draw(arrays((rows, width))),), {"ids": ids, "padding_idx": padding_idx})
 
 
 @st.composite

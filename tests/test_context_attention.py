@@ -76,21 +76,12 @@ def sequences(draw, max_batch=3, max_steps=4, max_size=4):
     return h, mask
 
 
-def projected(outputs, upstreams):
-    """sum_i <u_i, out_i>: a scalar whose gradient is the VJP of every output with its random upstream gradient."""
-    total = None
-    for output, upstream in zip(outputs, upstreams):
-        term = (output * upstream).sum()
-        total = term if total is None else total + term
-    return total
-
-
 def check_gradients(module, h, outputs_of, data):
     """gradcheck of the projected outputs of `outputs_of(h)` with respect to h and every parameter of `module`."""
     h = ta.tensor(h, requires_grad=True)
     shapes = [output.shape for output in outputs_of(h)]
     upstreams = [data.draw(S.upstream_gradients(shape), label="upstream") for shape in shapes]
-    ta.gradcheck(lambda *_: projected(outputs_of(h), upstreams), h, *module.parameters())
+    ta.gradcheck(lambda *_: S.projected(outputs_of(h), upstreams), h, *module.parameters())
 
 
 # ----- ContextAttention ---------------------------------------------------------------------------------------------
@@ -133,7 +124,7 @@ def test_fully_padded_row_gives_zero_output_and_zero_finite_gradients():
     h = ta.tensor(rng.standard_normal((2, 4, 3)), requires_grad=True)
     mask = np.array([[True, True, False, True], [False] * 4])
     output, weights = module(h, mask)
-    projected([output, weights], [rng.standard_normal((2, 3)), rng.standard_normal((2, 4))]).backward()
+    S.projected([output, weights], [rng.standard_normal((2, 3)), rng.standard_normal((2, 4))]).backward()
     assert np.all(output.data[1] == 0.0) and np.all(weights.data[1] == 0.0)
     assert np.all(h.grad[1] == 0.0)
     for parameter in module.parameters():
@@ -149,7 +140,7 @@ def test_padded_positions_get_zero_gradient_even_with_huge_values():
     data[~mask] = 1e4  # would dominate the softmax and the output if the mask leaked
     h = ta.tensor(data, requires_grad=True)
     output, weights = module(h, mask)
-    projected([output, weights], [rng.standard_normal((2, 3)), rng.standard_normal((2, 4))]).backward()
+    S.projected([output, weights], [rng.standard_normal((2, 3)), rng.standard_normal((2, 4))]).backward()
     assert np.all(np.isfinite(output.data)) and np.all(np.abs(output.data) < 10)
     assert np.all(h.grad[~mask] == 0.0)
     assert np.all(h.grad[mask].any(axis=-1))

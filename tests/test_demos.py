@@ -7,12 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-# demos/ sits beside tinyattn/ but is not installed with it; make it importable however pytest was started.
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+from demos import quickstart
 
-from demos import quickstart  # noqa: E402
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_quickstart_examples_put_the_target_right_after_the_single_marker():

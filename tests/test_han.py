@@ -46,15 +46,6 @@ def documents(draw, max_batch=3, max_sentences=3, max_words=3):
     return ids
 
 
-def projected(outputs, upstreams):
-    """sum_i <u_i, out_i>: its gradient is every output's VJP with its own random upstream gradient."""
-    total = None
-    for output, upstream in zip(outputs, upstreams):
-        term = (output * upstream).sum()
-        total = term if total is None else total + term
-    return total
-
-
 # ----- gradients ----------------------------------------------------------------------------------------------------
 @settings(max_examples=GRADIENT_EXAMPLES, deadline=None)
 @given(documents(max_batch=2), st.integers(0, 2**16), st.data())
@@ -65,7 +56,7 @@ def test_gradients_of_logits_and_both_weights_wrt_all_parameters(ids, seed, data
                  for output in (logits, word_weights, sentence_weights)]
     parameters = list(model.parameters())
     assert len(parameters) == 1 + 8 + 3 + 8 + 3 + 2  # embedding, both GRUs, both attentions, classifier
-    ta.gradcheck(lambda *_: projected(model(ids), upstreams), *parameters)
+    ta.gradcheck(lambda *_: S.projected(model(ids), upstreams), *parameters)
 
 
 @settings(max_examples=PROPERTY_EXAMPLES, deadline=None)
@@ -74,7 +65,7 @@ def test_padding_embedding_row_and_unused_words_get_no_gradient(ids, seed):
     model = tiny_model(seed=seed)
     logits, word_weights, sentence_weights = model(ids)
     rng = np.random.default_rng(seed)
-    projected([logits, word_weights, sentence_weights],
+    S.projected([logits, word_weights, sentence_weights],
               [rng.standard_normal(output.shape) for output in (logits, word_weights, sentence_weights)]).backward()
     gradient = model.embedding.weight.grad
     assert np.all(gradient[PAD] == 0.0)

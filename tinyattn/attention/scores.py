@@ -35,23 +35,31 @@ from tinyattn.random import generator
 def check_query_keys(op, query, keys, query_size=None, key_size=None):
     """Check the shapes and dtypes every score shares; return (query as (B, Tq, Dq), whether it was 2-D)."""
     q, k = as_array(query), as_array(keys)
-    shapes = f"query {q.shape} {q.dtype}, keys {k.shape} {k.dtype}"
-    if q.dtype.kind != "f" or k.dtype.kind != "f":
-        raise DTypeError(f"{op}: needs float query and keys, got {shapes}")
-    if q.dtype != k.dtype:
-        raise DTypeError(f"{op}: query and keys must share a dtype, got {shapes}")
-    if q.ndim not in (2, 3) or k.ndim != 3:
-        raise ShapeError(f"{op}: expected query (B, Dq) or (B, Tq, Dq) and keys (B, Tk, Dk), got {shapes}")
-    if q.shape[0] != k.shape[0]:
-        raise ShapeError(f"{op}: query and keys need the same batch size B, got {shapes}")
-    if k.shape[1] == 0:
-        raise ShapeError(f"{op}: there must be at least one key (Tk >= 1), got {shapes}")
-    if query_size is not None and q.shape[-1] != query_size:
-        raise ShapeError(f"{op}: expected a query of size {query_size} on its last axis, got {shapes}")
-    if key_size is not None and k.shape[-1] != key_size:
-        raise ShapeError(f"{op}: expected keys of size {key_size} on their last axis, got {shapes}")
+    problem = _query_keys_problem(q, k, query_size, key_size)
+    if problem:  # the message is built only when there is one: this runs at every decoding step
+        error, text = problem
+        raise error(f"{op}: {text}, got query {q.shape} {q.dtype}, keys {k.shape} {k.dtype}")
     single = q.ndim == 2
     return (ops.expand_dims(query, 1) if single else query), single  # (B, Dq) -> (B, 1, Dq)
+
+
+def _query_keys_problem(q, k, query_size, key_size):
+    """(error class, what is wrong) for a bad query or keys array, or None."""
+    if q.dtype.kind != "f" or k.dtype.kind != "f":
+        return DTypeError, "needs float query and keys"
+    if q.dtype != k.dtype:
+        return DTypeError, "query and keys must share a dtype"
+    if q.ndim not in (2, 3) or k.ndim != 3:
+        return ShapeError, "expected query (B, Dq) or (B, Tq, Dq) and keys (B, Tk, Dk)"
+    if q.shape[0] != k.shape[0]:
+        return ShapeError, "query and keys need the same batch size B"
+    if k.shape[1] == 0:
+        return ShapeError, "there must be at least one key (Tk >= 1)"
+    if query_size is not None and q.shape[-1] != query_size:
+        return ShapeError, f"expected a query of size {query_size} on its last axis"
+    if key_size is not None and k.shape[-1] != key_size:
+        return ShapeError, f"expected keys of size {key_size} on their last axis"
+    return None
 
 
 def _finish(scores, single):

@@ -1,0 +1,46 @@
+"""What every demo's command line shares: --seed, --out, the modes (--quick, --tiny, full by default) and
+overrides of the mode's settings (--steps, and --batch where a demo has one)."""
+import argparse
+import os
+
+
+def demo_parser(name, description, modes, outputs, batch=False):
+    """An argument parser for ``python -m demos.<name>``, with the options every demo shares.
+
+    `modes` is the demo's {"quick": {...}, "full": {...}, "tiny": {...}} of settings (each with "steps");
+    `outputs` says what the demo writes into --out. With `batch`, --batch overrides the mode's batch size.
+    """
+    parser = argparse.ArgumentParser(prog=f"python -m demos.{name}", description=description)
+    parser.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: 0)")
+    parser.add_argument("--out", default=os.path.join("demo-output", name),
+                        help=f"folder for {outputs} (default: demo-output/{name})")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true",
+                      help=f"quick mode, the tour's: {modes['quick']['steps']} steps (default: full mode, "
+                      f"{modes['full']['steps']} steps)")
+    mode.add_argument("--tiny", action="store_true",
+                      help="smoke test for the test suite: a few steps, results meaningless, every code path runs")
+    parser.add_argument("--steps", type=int, help="training steps, overriding the mode's")
+    if batch:
+        parser.add_argument("--batch", type=int, help="examples per training step, overriding the mode's")
+    return parser
+
+
+def parse(parser, argv, positive=("steps", "batch")):
+    """The parsed arguments, after checking that the options named in `positive` (when given) are at least 1."""
+    args = parser.parse_args(argv)
+    for name in positive:
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            parser.error(f"--{name} must be at least 1, got {value}")
+    return args
+
+
+def mode_settings(args, modes):
+    """(mode name, the mode's settings with --steps / --batch applied)."""
+    mode = "tiny" if args.tiny else "quick" if args.quick else "full"
+    settings = dict(modes[mode])
+    for name in ("steps", "batch"):
+        if getattr(args, name, None) is not None:
+            settings[name] = getattr(args, name)
+    return mode, settings
