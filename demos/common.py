@@ -1,14 +1,14 @@
 """What every demo's command line shares: --seed, --out, the modes (--quick, --tiny, full by default) and
-overrides of the mode's settings (--steps, and --batch where a demo has one)."""
+overrides of the mode's settings (--steps, --batch)."""
 import argparse
 import os
 
 
-def demo_parser(name, description, modes, outputs, batch=False):
+def demo_parser(name, description, modes, outputs):
     """An argument parser for ``python -m demos.<name>``, with the options every demo shares.
 
-    `modes` is the demo's {"quick": {...}, "full": {...}, "tiny": {...}} of settings (each with "steps");
-    `outputs` says what the demo writes into --out. With `batch`, --batch overrides the mode's batch size.
+    `modes` is the demo's {"quick": {...}, "full": {...}, "tiny": {...}} of settings (each with "steps" and "batch");
+    `outputs` says what the demo writes into --out.
     """
     parser = argparse.ArgumentParser(prog=f"python -m demos.{name}", description=description)
     parser.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: 0)")
@@ -21,8 +21,7 @@ def demo_parser(name, description, modes, outputs, batch=False):
     mode.add_argument("--tiny", action="store_true",
                       help="smoke test for the test suite: a few steps, results meaningless, every code path runs")
     parser.add_argument("--steps", type=int, help="training steps, overriding the mode's")
-    if batch:
-        parser.add_argument("--batch", type=int, help="examples per training step, overriding the mode's")
+    parser.add_argument("--batch", type=int, help="examples per training step, overriding the mode's")
     return parser
 
 

@@ -265,7 +265,7 @@ def parse_args(argv=None):
         "form ('1998-03-03 2001-05-04'): without attention, with Bahdanau attention and with Luong attention. "
         "Prints the accuracy by input length and draws where the attention models look (full mode trains Luong "
         "local-p too). --steps counts the steps of each model.",
-        MODES, "the alignment pictures", batch=True)
+        MODES, "the alignment pictures")
     return common.parse(parser, argv)
 
 

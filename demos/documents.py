@@ -222,7 +222,7 @@ def parse_args(argv=None):
         "documents",
         "A Hierarchical Attention Network learns to classify generated reviews; then it shows which sentences and "
         "words it looked at, and how often those are the evidence.", MODES,
-        "documents.html, the highlighted reviews", batch=True)
+        "documents.html, the highlighted reviews")
     parser.add_argument("--show", type=int, default=6, help="held-out reviews drawn in the HTML page (default: 6)")
     return common.parse(parser, argv, positive=("steps", "batch", "show"))
 

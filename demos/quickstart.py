@@ -209,7 +209,7 @@ def parse_args(argv=None):
     parser = common.demo_parser(
         "quickstart",
         "A soft-attention model learns, from scratch, to read the letter after a marker; then it shows where it "
-        "looks.", MODES, "attention.txt, the weights shown", batch=True)
+        "looks.", MODES, "attention.txt, the weights shown")
     parser.add_argument("--show", type=int, default=3, help="held-out examples to draw (default: 3)")
     return common.parse(parser, argv, positive=("steps", "batch", "show"))
 

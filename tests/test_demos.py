@@ -1,4 +1,5 @@
-"""The demos run end to end, learn what they claim to learn, and answer --help."""
+"""The demos run end to end, learn what they claim to learn, answer --help and share one command line."""
+import importlib
 import math
 import pathlib
 import subprocess
@@ -7,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from demos import quickstart
+from demos import common, quickstart
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -65,3 +66,24 @@ def test_tour_runs_every_demo_under_a_heading(tmp_path, capsys):
     for name in DEMOS:
         assert f"python -m demos.{name}" in printed
         assert (tmp_path / name).is_dir()
+
+
+@pytest.mark.parametrize("module", ["quickstart", "dates", "documents"])
+@pytest.mark.parametrize("option", ["--steps", "--batch"])
+def test_every_demo_refuses_a_count_below_one_naming_the_option(module, option, capsys):
+    demo = importlib.import_module(f"demos.{module}")
+    with pytest.raises(SystemExit) as stopped:
+        demo.main(["--tiny", option, "0"])
+    assert stopped.value.code == 2  # argparse's usage error, before any training
+    assert f"{option} must be at least 1, got 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module", ["quickstart", "dates", "documents"])
+def test_every_demo_takes_the_shared_options_and_applies_steps_and_batch(module):
+    demo = importlib.import_module(f"demos.{module}")
+    args = demo.parse_args(["--quick", "--seed", "7", "--steps", "2", "--batch", "5", "--out", "somewhere"])
+    mode, settings = common.mode_settings(args, demo.MODES)
+    assert (mode, args.seed, args.out) == ("quick", 7, "somewhere")
+    assert (settings["steps"], settings["batch"]) == (2, 5)
+    assert demo.MODES["quick"]["steps"] != 2  # the mode's own settings are left alone
+    assert common.mode_settings(demo.parse_args([]), demo.MODES)[0] == "full"
