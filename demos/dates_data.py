@@ -185,15 +185,16 @@ def encode_batch(examples):
     (True = a real character) and target_ids (B, T) int64: the characters of each target (ISO dates and the spaces
     between them), then the end id, then padding id 0 up to T = the longest target + 1.
     """
-    texts = [example[0] for example in examples]
-    longest = max(len(text) for text in texts)
-    source_ids = np.full((len(texts), longest), SOURCE.pad_id, dtype=np.int64)
-    for row, text in enumerate(texts):
-        source_ids[row, :len(text)] = SOURCE.encode(text)
-    source_mask = np.arange(longest)[None, :] < np.array([len(text) for text in texts])[:, None]
-    targets = [TARGET.encode(example[1]) + [TARGET.eos_id] for example in examples]
-    target_ids = np.full((len(targets), max(len(target) for target in targets)), TARGET.pad_id, dtype=np.int64)
-    for row, target in enumerate(targets):
-        target_ids[row, :len(target)] = target
+    sources = [SOURCE.encode(example[0]) for example in examples]
+    source_ids = _padded(sources, SOURCE.pad_id)
+    source_mask = np.arange(source_ids.shape[1])[None, :] < np.array([len(ids) for ids in sources])[:, None]
+    target_ids = _padded([TARGET.encode(example[1]) + [TARGET.eos_id] for example in examples], TARGET.pad_id)
     return source_ids, source_mask, target_ids
 
+
+def _padded(rows, pad_id):
+    """Lists of ids as one (len(rows), longest) int64 array, each row followed by pad_id."""
+    array = np.full((len(rows), max(len(row) for row in rows)), pad_id, dtype=np.int64)
+    for index, row in enumerate(rows):
+        array[index, :len(row)] = row
+    return array
