@@ -12,7 +12,7 @@ characters long, answers 10, 21 or 32 characters; one, two and three dates are e
 input, the more it says: its content grows with its length, as a sentence's does.
 
 Models: one encoder each (a bidirectional GRU over the characters, tinyattn.attention.seq2seq) and a decoder that
-writes the answer one character at a time (CONCEPTS.md, idea 3):
+writes the answer one character at a time (docs/concepts.md, idea 3):
 
 * no attention: the decoder sees only the encoder's final vector, which must hold the whole input;
 * Bahdanau attention (Bahdanau, Cho & Bengio, 2014): before each output character the decoder compares its previous

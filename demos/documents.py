@@ -11,7 +11,7 @@ has none. The label is one of negative, neutral, positive::
     it was rainy outside that day
                                                -> positive
 
-The model (Yang et al., 2016; CONCEPTS.md, idea 4). Attention with a *learned context vector* at two levels::
+The model (Yang et al., 2016; docs/concepts.md, idea 4). Attention with a *learned context vector* at two levels::
 
     word level      h_sw = BiGRU(words of sentence s)    alpha_sw = softmax_w(tanh(h_sw W + b) . u_word)
                     sentence_s = sum_w alpha_sw h_sw     "which words make this sentence informative?"

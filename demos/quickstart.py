@@ -10,7 +10,7 @@ of its letters) blurs the answer with every other letter: the model below, with 
 about 15% right after training (seed 0), against 100% with attention.
 
 Why attention solves it. Attention computes a weighted sum of *values*, one per position, whose *weights* come
-from comparing a *query* with a *key* at each position (CONCEPTS.md, idea 1)::
+from comparing a *query* with a *key* at each position (docs/concepts.md, idea 1)::
 
     scores_t  = keys_t . query              one number per position
     weights   = softmax(scores)             positive, summing to one over the positions

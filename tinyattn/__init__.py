@@ -10,7 +10,7 @@
 from tinyattn.errors import (
     CheckpointError, DTypeError, GradcheckError, GraphError, IndexOpError, OpError, ShapeError,
 )
-from tinyattn.tensor import Tensor, enable_grad, is_grad_enabled, no_grad, tensor
+from tinyattn.tensor import Tensor, as_tensor, enable_grad, is_grad_enabled, no_grad, tensor
 from tinyattn.primitive import REGISTRY, primitive
 from tinyattn.gradcheck import gradcheck
 from tinyattn.random import manual_seed
@@ -20,7 +20,7 @@ from tinyattn.io import load, save
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "primitive", "REGISTRY", "gradcheck",
+    "Tensor", "tensor", "as_tensor", "no_grad", "enable_grad", "is_grad_enabled", "primitive", "REGISTRY", "gradcheck",
     "manual_seed", "save", "load", "functional", "nn", "optim", "io", "attention", "viz",
     "OpError", "ShapeError", "DTypeError", "IndexOpError", "GraphError", "GradcheckError", "CheckpointError",
 ]

@@ -408,6 +408,18 @@ def tensor(data, requires_grad=False, dtype=None):
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
+def as_tensor(value):
+    """`value` as a Tensor without copying: a Tensor is returned as it is; an array, a list or a number is wrapped
+    (sharing the array's memory) in a tensor that does not require grad.
+
+    Functions that accept arrays or Tensors call it once at their boundary, so that the formula after it can be
+    written with operators and methods (``query @ keys.swapaxes(-1, -2)``) whatever the caller passed.
+    """
+    if isinstance(value, Tensor):
+        return value
+    return Tensor._constant(np.asarray(value))
+
+
 def _prepare_walk(root):
     """Set, on each computed tensor reachable from `root`, how many graph edges lead to it (`_waiting`).
 
