@@ -2,7 +2,8 @@
 import numpy as np
 
 from tinyattn.errors import DTypeError, GradcheckError
-from tinyattn.tensor import Tensor, no_grad
+from tinyattn.engine import no_grad
+from tinyattn.tensor import Tensor
 
 
 def gradcheck(fn, *inputs, eps=1e-6, atol=1e-6, rtol=1e-4, grad_output=None, seed=0, max_elementwise=50,

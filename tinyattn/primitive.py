@@ -25,8 +25,9 @@ import functools
 
 import numpy as np
 
+from tinyattn.engine import grad_mode
 from tinyattn.errors import DTypeError, IndexOpError, OpError, ShapeError
-from tinyattn.tensor import Tensor, _grad_mode
+from tinyattn.tensor import Tensor
 
 #: Every primitive by name: the built-in ones and those defined by users.
 REGISTRY = {}
@@ -38,7 +39,8 @@ def primitive(forward=None, *, name=None, n_inputs=None):
     """Make a differentiable operation from a forward that returns ``(out, vjps)``; see the module docstring.
 
     Use as ``@primitive`` or ``@primitive(n_inputs=1)``: the first `n_inputs` positional arguments are the array
-    inputs (default: all positional arguments; a forward with parameters that have defaults should say n_inputs); further positional and keyword arguments are passed to the forward unchanged
+    inputs (default: the positional parameters without a default value; a forward whose optional parameters are
+    arrays should say n_inputs); further positional and keyword arguments are passed to the forward unchanged
     (axes, shapes, indices). The operation returns a Tensor that records how it was computed when an input
     requires grad and gradient recording is on. It is registered in ``REGISTRY`` under `name` (default: the
     forward's name) and keeps the forward as ``.forward``.
@@ -71,8 +73,8 @@ def primitive(forward=None, *, name=None, n_inputs=None):
             raise _op_error(name, inputs, error) from error
         if type(out) is not np.ndarray:
             out = np.asarray(out)
-        if not tracked or not _grad_mode.enabled:
-            return Tensor._constant(out)
+        if not tracked or not grad_mode.enabled:
+            return Tensor.wrap(out)
         if type(vjps) is not tuple:
             vjps = (vjps,)
         if len(vjps) != len(inputs):
@@ -86,7 +88,7 @@ def primitive(forward=None, *, name=None, n_inputs=None):
                     f"({_describe(inputs[position])}), which requires grad; pass it .detach()ed"
                 )
             edges.append((inputs[position], vjp))
-        return Tensor._from_op(out, edges, name)
+        return Tensor.wrap(out, edges, name)
 
     functools.update_wrapper(operation, forward)
     operation.forward = forward

@@ -1,65 +1,57 @@
-"""The Tensor, the gradient mode, and the backward walk.
+"""The Tensor: an array that remembers how it was computed.
 
 A ``Tensor`` wraps a NumPy array (``.data``). When it was computed by a differentiable operation from
 tensors that require grad, it also records its *edges*: for each such input, the input tensor and the
 vector-Jacobian product (VJP) that maps the gradient of this tensor to the gradient of that input.
-``backward`` walks these edges once, in reverse topological order, without recursion.
+``backward()`` hands them to ``tinyattn.engine``, which walks them once, in reverse, without recursion.
 
-Operations live in ``tinyattn.ops``; the methods and operators below only forward to them.
+This module is the Tensor's API only: the operations live in ``tinyattn.ops`` (the methods and operators below
+forward to them), the recording switch (``no_grad``) and the backward walk in ``tinyattn.engine``.
 """
-import threading
-from contextlib import ContextDecorator
-
 import numpy as np
 
+from tinyattn import engine
 from tinyattn.errors import DTypeError, GraphError, ShapeError
 
-# Marks a tensor whose graph an earlier backward() has freed.
-_FREED = ()
+# Makers of the methods that only forward to a primitive. The primitive is looked up in `ops` when the method runs
+# (ops is imported at the end of this module, since the primitives need Tensor).
 
 
-class _GradMode(threading.local):
-    enabled = True
+def _binary(name, symbol):
+    """The pair (``tensor {symbol} other``, ``other {symbol} tensor``), both computed by ``ops.{name}``."""
+
+    def operator(self, other):
+        return getattr(ops, name)(self, other)
+
+    def reflected(self, other):
+        return getattr(ops, name)(other, self)
+
+    operator.__doc__ = reflected.__doc__ = f"x {symbol} y, computed by tinyattn.ops.{name} (broadcasting as NumPy)."
+    return operator, reflected
 
 
-_grad_mode = _GradMode()
+def _unary(name):
+    def method(self):
+        return getattr(ops, name)(self)
+
+    method.__name__, method.__doc__ = name, f"The elementwise {name} (tinyattn.ops.{name})."
+    return method
 
 
-def is_grad_enabled():
-    """True when operations record the graph in this thread (the default)."""
-    return _grad_mode.enabled
+def _reduction(name):
+    def method(self, axis=None, keepdims=False):
+        return getattr(ops, name)(self, axis=axis, keepdims=keepdims)
+
+    method.__name__, method.__doc__ = name, f"The {name} over `axis` (an int, a tuple or None for all; as NumPy)."
+    return method
 
 
-class _SetGradMode(ContextDecorator):
-    _enabled = True
+def _comparison(numpy_comparison):
+    def method(self, other):
+        return ops.compare(numpy_comparison, self, other)
 
-    def __enter__(self):
-        self._previous = _grad_mode.enabled
-        _grad_mode.enabled = self._enabled
-        return self
-
-    def __exit__(self, *exc_info):
-        _grad_mode.enabled = self._previous
-        return False
-
-    def _recreate_cm(self):
-        # A fresh instance for each decorated call, so recursion and threads do not share `_previous`.
-        return type(self)()
-
-
-class no_grad(_SetGradMode):
-    """Context manager and decorator: operations inside record no graph (thread-local).
-
-    Use it for inference and for parameter updates; results do not require grad.
-    """
-
-    _enabled = False
-
-
-class enable_grad(_SetGradMode):
-    """Context manager and decorator: turn graph recording back on inside a ``no_grad`` block."""
-
-    _enabled = True
+    method.__doc__ = f"A boolean tensor: numpy.{numpy_comparison.__name__} elementwise (no gradient)."
+    return method
 
 
 class Tensor:
@@ -78,7 +70,7 @@ class Tensor:
 
     __slots__ = (
         "data", "grad", "_requires_grad", "_edges", "_op", "_retains_grad",
-        "_pending", "_waiting",  # set and used by backward() only: see _prepare_walk
+        "_pending", "_waiting",  # the engine's, during a backward walk: see tinyattn/engine.py
         "__weakref__",
     )
 
@@ -100,25 +92,16 @@ class Tensor:
         self.requires_grad = requires_grad
 
     @classmethod
-    def _from_op(cls, data, edges, op):
-        """A tensor computed by operation `op`; `edges` pairs each input that requires grad with its VJP."""
+    def wrap(cls, data, edges=None, op=None):
+        """A tensor around the array `data` (not copied, not checked): with `edges`, one computed by operation `op`
+        (a name), each edge pairing an input that requires grad with its VJP; without, a constant that records
+        nothing. ``tinyattn.primitive`` makes every operation's result this way."""
         out = cls.__new__(cls)
         out.data = data
         out.grad = None
-        out._requires_grad = True
+        out._requires_grad = edges is not None
         out._edges = edges
         out._op = op
-        out._retains_grad = False
-        return out
-
-    @classmethod
-    def _constant(cls, data):
-        out = cls.__new__(cls)
-        out.data = data
-        out.grad = None
-        out._requires_grad = False
-        out._edges = None
-        out._op = None
         out._retains_grad = False
         return out
 
@@ -159,7 +142,7 @@ class Tensor:
 
     def detach(self):
         """A tensor sharing this one's data, cut from the graph (requires_grad False)."""
-        return Tensor._constant(self.data)
+        return Tensor.wrap(self.data)
 
     def zero_grad(self):
         self.grad = None
@@ -191,24 +174,13 @@ class Tensor:
                 raise ShapeError(
                     f"backward(): grad has shape {grad.shape} but the tensor has shape {self.data.shape}"
                 )
-        _backward(self, grad, retain_graph)
+        engine.backward(self, grad, retain_graph)
 
     # ----- array-like behaviour -----------------------------------------------------------------------
-    @property
-    def shape(self):
-        return self.data.shape
-
-    @property
-    def dtype(self):
-        return self.data.dtype
-
-    @property
-    def ndim(self):
-        return self.data.ndim
-
-    @property
-    def size(self):
-        return self.data.size
+    shape = property(lambda self: self.data.shape, doc="The shape of ``data``.")
+    dtype = property(lambda self: self.data.dtype, doc="The dtype of ``data``.")
+    ndim = property(lambda self: self.data.ndim, doc="The number of axes of ``data``.")
+    size = property(lambda self: self.data.size, doc="The number of elements of ``data``.")
 
     def numpy(self):
         """The underlying array (shared, not copied)."""
@@ -253,42 +225,13 @@ class Tensor:
 
     __hash__ = object.__hash__
 
-    # ----- operators: each forwards to a primitive in tinyattn.ops ------------------------------------
-    def __add__(self, other):
-        return ops.add(self, other)
-
-    def __radd__(self, other):
-        return ops.add(other, self)
-
-    def __sub__(self, other):
-        return ops.sub(self, other)
-
-    def __rsub__(self, other):
-        return ops.sub(other, self)
-
-    def __mul__(self, other):
-        return ops.mul(self, other)
-
-    def __rmul__(self, other):
-        return ops.mul(other, self)
-
-    def __truediv__(self, other):
-        return ops.truediv(self, other)
-
-    def __rtruediv__(self, other):
-        return ops.truediv(other, self)
-
-    def __pow__(self, exponent):
-        return ops.power(self, exponent)
-
-    def __rpow__(self, base):
-        return ops.power(base, self)
-
-    def __matmul__(self, other):
-        return ops.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return ops.matmul(other, self)
+    # ----- operators and methods: each forwards to a primitive of tinyattn.ops ---------------------------------
+    __add__, __radd__ = _binary("add", "+")
+    __sub__, __rsub__ = _binary("sub", "-")
+    __mul__, __rmul__ = _binary("mul", "*")
+    __truediv__, __rtruediv__ = _binary("truediv", "/")
+    __pow__, __rpow__ = _binary("power", "**")
+    __matmul__, __rmatmul__ = _binary("matmul", "@")
 
     def __neg__(self):
         return ops.neg(self)
@@ -296,78 +239,36 @@ class Tensor:
     def __pos__(self):
         return self
 
-    def __abs__(self):
-        return ops.abs(self)
-
     def __getitem__(self, index):
         return ops.getitem(self, index)
 
     # Comparisons give boolean tensors (masks); they are not differentiable.
-    def __lt__(self, other):
-        return ops.compare(np.less, self, other)
-
-    def __le__(self, other):
-        return ops.compare(np.less_equal, self, other)
-
-    def __gt__(self, other):
-        return ops.compare(np.greater, self, other)
-
-    def __ge__(self, other):
-        return ops.compare(np.greater_equal, self, other)
-
-    def __eq__(self, other):
-        return ops.compare(np.equal, self, other)
-
-    def __ne__(self, other):
-        return ops.compare(np.not_equal, self, other)
+    __lt__ = _comparison(np.less)
+    __le__ = _comparison(np.less_equal)
+    __gt__ = _comparison(np.greater)
+    __ge__ = _comparison(np.greater_equal)
+    __eq__ = _comparison(np.equal)
+    __ne__ = _comparison(np.not_equal)
 
     def __invert__(self):
         return ops.logical_not(self)
 
-    # ----- methods ------------------------------------------------------------------------------------
     @property
     def T(self):
         """All axes reversed, as ``ndarray.T``."""
         return ops.transpose(self)
 
-    def exp(self):
-        return ops.exp(self)
-
-    def log(self):
-        return ops.log(self)
-
-    def sqrt(self):
-        return ops.sqrt(self)
-
-    def tanh(self):
-        return ops.tanh(self)
-
-    def sigmoid(self):
-        return ops.sigmoid(self)
-
-    def relu(self):
-        return ops.relu(self)
-
-    def abs(self):
-        return ops.abs(self)
+    exp, log, sqrt = _unary("exp"), _unary("log"), _unary("sqrt")
+    tanh, sigmoid, relu = _unary("tanh"), _unary("sigmoid"), _unary("relu")
+    abs = __abs__ = _unary("abs")
 
     def clip(self, low=None, high=None):
         return ops.clip(self, low, high)
 
-    def sum(self, axis=None, keepdims=False):
-        return ops.sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return ops.mean(self, axis=axis, keepdims=keepdims)
+    sum, mean, max, min = _reduction("sum"), _reduction("mean"), _reduction("max"), _reduction("min")
 
     def var(self, axis=None, keepdims=False, ddof=0):
         return ops.var(self, axis=axis, keepdims=keepdims, ddof=ddof)
-
-    def max(self, axis=None, keepdims=False):
-        return ops.max(self, axis=axis, keepdims=keepdims)
-
-    def min(self, axis=None, keepdims=False):
-        return ops.min(self, axis=axis, keepdims=keepdims)
 
     def softmax(self, axis=-1, mask=None, scale=1.0):
         return ops.softmax(self, axis=axis, mask=mask, scale=scale)
@@ -417,105 +318,7 @@ def as_tensor(value):
     """
     if isinstance(value, Tensor):
         return value
-    return Tensor._constant(np.asarray(value))
-
-
-def _prepare_walk(root):
-    """Set, on each computed tensor reachable from `root`, how many graph edges lead to it (`_waiting`).
-
-    A tensor's gradient is complete once that many consumers have passed theirs back. The search is iterative,
-    so a graph of any depth (a long RNN) never meets Python's recursion limit. The counts and the pending
-    gradients live on the tensors themselves rather than in dicts keyed by id(): this walk runs once per
-    recorded operation, and its overhead is measured (bench/overhead.py).
-    """
-    seen = {id(root)}
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        for parent, _ in node._edges:
-            parent_edges = parent._edges
-            if parent_edges is None:  # a leaf
-                continue
-            if id(parent) in seen:
-                parent._waiting += 1
-            else:
-                if parent_edges is _FREED:
-                    raise _freed_error(parent)
-                seen.add(id(parent))
-                parent._waiting = 1
-                parent._pending = None
-                stack.append(parent)
-
-
-def _freed_error(node):
-    return GraphError(
-        f"backward() through a graph that an earlier backward() already freed (at a tensor computed by "
-        f"'{node._op}', shape {node.shape}). Pass retain_graph=True to the first backward() "
-        "to walk the graph more than once"
-    )
-
-
-def _backward(root, grad, retain_graph):
-    """Pass gradients from `root` back along the recorded edges, each tensor once its gradient is complete."""
-    if root._edges is None:  # a leaf: nothing to walk
-        _accumulate(root, grad)
-        return
-    if root._edges is _FREED:
-        raise _freed_error(root)
-    _prepare_walk(root)
-    root._pending = grad
-    ready = [root]
-    while ready:
-        node = ready.pop()
-        grad, node._pending = node._pending, None
-        if node._retains_grad:
-            _accumulate(node, grad)
-        for parent, vjp in node._edges:
-            parent_grad = vjp(grad)
-            data = parent.data
-            if parent_grad.shape != data.shape:
-                parent_grad = unbroadcast(parent_grad, data.shape)
-            if parent_grad.dtype != data.dtype:
-                parent_grad = parent_grad.astype(data.dtype)
-            if parent._edges is None:
-                # A VJP returns a new array or a view of its argument; only a new array can be kept without a copy
-                # (NumPy gives a 0-d result as a scalar, which is not an array: it is copied into one).
-                owned = type(parent_grad) is np.ndarray and parent_grad is not grad and parent_grad.base is None
-                _accumulate(parent, parent_grad, owned)
-                continue
-            previous = parent._pending
-            parent._pending = parent_grad if previous is None else previous + parent_grad
-            parent._waiting -= 1
-            if parent._waiting == 0:
-                ready.append(parent)
-        if not retain_graph:
-            node._edges = _FREED
-
-
-def _accumulate(tensor, grad, owned=False):
-    """Add `grad` into tensor.grad. Unless the caller owns `grad` (no one else holds it), the first store copies:
-    no two .grad arrays may share memory, and an optimiser may update .grad in place."""
-    if tensor.grad is None:
-        tensor.grad = grad if owned else np.array(grad, copy=True)
-    else:
-        tensor.grad = tensor.grad + grad
-
-
-def unbroadcast(grad, shape):
-    """Sum `grad` over the axes along which an input of `shape` was broadcast, giving an array of `shape`.
-
-    This is the one place where broadcasting is undone: the backward walk applies it to every VJP's result.
-    """
-    shape = tuple(shape)
-    if grad.shape == shape:
-        return grad
-    leading = grad.ndim - len(shape)
-    axes = tuple(range(leading)) + tuple(
-        leading + i for i, size in enumerate(shape) if size == 1 and grad.shape[leading + i] != 1
-    )
-    if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
-    return grad.reshape(shape)
+    return Tensor.wrap(np.asarray(value))
 
 
 # The operators above need the primitives, and the primitives need Tensor: import them last.

@@ -11,7 +11,7 @@ every token adds a negative term; 1: the mean log-probability per token).
 import numpy as np
 
 from tinyattn import ops
-from tinyattn.tensor import no_grad
+from tinyattn.engine import no_grad
 
 
 def _log_probs(logits, banned):

@@ -27,7 +27,7 @@ from tinyattn.nn.module import Module
 from tinyattn.nn.recurrent import GRU
 from tinyattn.primitive import as_array
 from tinyattn.random import generator
-from tinyattn.tensor import no_grad
+from tinyattn.engine import no_grad
 
 
 class Seq2SeqEncoder(Module):

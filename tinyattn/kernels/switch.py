@@ -1,12 +1,9 @@
 """The switch between the NumPy references and the Numba kernels, and the lazy ``jit`` decorator."""
 import functools
 import importlib
-import logging
 import os
 import sys
 import warnings
-
-logger = logging.getLogger("tinyattn.kernels")
 
 #: Numba fastmath flags for kernels that need them to vectorise: reassociation (so a sum can be split across SIMD
 #: lanes), fused multiply-add and reciprocal approximation; never 'nnan' or 'ninf', which would let the compiler
@@ -57,7 +54,11 @@ def _compile_loops():
 def _decide():
     wanted = os.environ.get("TINYATTN_NUMBA", "1").strip().lower() not in _OFF_VALUES
     _state.enabled = wanted and _numba_available()
-    logger.info("tinyattn kernels: %s", "Numba" if _state.enabled else "NumPy references")
+    # logging is imported here, on the first kernel call, rather than by `import tinyattn` (it costs ~5 ms).
+    import logging
+
+    chosen = "Numba" if _state.enabled else "NumPy references"
+    logging.getLogger("tinyattn.kernels").info("tinyattn kernels: %s", chosen)
 
 
 def _numba_available():
@@ -67,8 +68,9 @@ def _numba_available():
         return True
     except ImportError as error:
         warnings.warn(
-            f"tinyattn: Numba cannot be imported ({error}), so the NumPy reference kernels are used (slower). "
-            "Install numba, or set TINYATTN_NUMBA=0 to choose the references explicitly.",
+            f"tinyattn: Numba cannot be imported ({error}), so the NumPy reference kernels run (correct, but "
+            "slower). For the fast path: pip install 'tinyattn[fast]' (or pip install numba). "
+            "To use the references on purpose and silence this warning: TINYATTN_NUMBA=0.",
             RuntimeWarning,
             stacklevel=4,
         )

@@ -2,7 +2,7 @@
 import numpy as np
 
 from tinyattn.errors import ShapeError
-from tinyattn.tensor import unbroadcast
+from tinyattn.engine import unbroadcast
 from tinyattn.primitive import primitive
 
 

@@ -15,7 +15,7 @@ def _constant(name, numpy_function, *inputs, **params):
         out = numpy_function(*(as_array(x) for x in inputs), **params)
     except (ValueError, TypeError, IndexError) as error:
         raise _op_error(name, inputs, error) from error
-    return Tensor._constant(np.asarray(out))
+    return Tensor.wrap(np.asarray(out))
 
 
 def compare(numpy_comparison, a, b):

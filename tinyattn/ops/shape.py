@@ -5,7 +5,7 @@ Their VJPs move the gradient back the same way.
 import numpy as np
 
 from tinyattn.errors import ShapeError
-from tinyattn.tensor import unbroadcast
+from tinyattn.engine import unbroadcast
 from tinyattn.primitive import primitive
 
 

@@ -5,7 +5,8 @@ import numpy as np
 
 from tinyattn.errors import DTypeError, ShapeError
 from tinyattn.optim._checks import _at_least_zero, _plain, _real
-from tinyattn.tensor import Tensor, enable_grad
+from tinyattn.engine import enable_grad
+from tinyattn.tensor import Tensor
 
 
 class Optimizer:

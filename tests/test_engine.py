@@ -1,0 +1,253 @@
+"""The engine (tinyattn/engine.py): gradient mode, the backward walk, accumulation, graph freeing, depth, memory."""
+import gc
+import sys
+import threading
+import weakref
+
+import numpy as np
+import pytest
+
+import tinyattn as ta
+import tinyattn.functional as F
+from tinyattn import GraphError, ShapeError, engine
+
+
+def leaf(values, dtype=np.float64):
+    return ta.tensor(np.asarray(values, dtype=dtype), requires_grad=True)
+
+
+# ----- gradient mode ----------------------------------------------------------------------------------
+
+def test_no_grad_records_nothing_and_enable_grad_turns_it_back_on():
+    x = leaf([1.0, 2.0])
+    with ta.no_grad():
+        assert not ta.is_grad_enabled()
+        y = x * 2.0
+        with ta.enable_grad():
+            z = x * 2.0
+    assert not y.requires_grad and y.is_leaf
+    assert z.requires_grad and not z.is_leaf
+    assert ta.is_grad_enabled()
+
+
+def test_no_grad_as_decorator_restores_the_mode_even_after_an_exception():
+    @ta.no_grad()
+    def failing(x):
+        assert not ta.is_grad_enabled()
+        raise RuntimeError("inside")
+
+    with pytest.raises(RuntimeError):
+        failing(leaf([1.0]))
+    assert ta.is_grad_enabled()
+
+    @ta.no_grad()
+    def recursive(x, depth):
+        return x * 1.0 if depth == 0 else recursive(x, depth - 1)
+
+    assert not recursive(leaf([1.0]), 3).requires_grad
+    assert ta.is_grad_enabled()
+
+
+def test_no_grad_is_thread_local():
+    seen = []
+    ready, done = threading.Event(), threading.Event()
+
+    def other_thread():
+        ready.wait()
+        seen.append(ta.is_grad_enabled())
+        done.set()
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    with ta.no_grad():
+        ready.set()
+        done.wait(5)
+    thread.join()
+    assert seen == [True]
+
+
+# ----- backward -----------------------------------------------------------------------------------------
+
+def test_gradients_accumulate_across_backward_calls():
+    x = leaf([1.0, 2.0])
+    (x * 3.0).sum().backward()
+    (x * x).sum().backward()
+    np.testing.assert_allclose(x.grad, [3.0 + 2.0, 3.0 + 4.0])
+    x.zero_grad()
+    assert x.grad is None
+
+
+def test_second_backward_through_a_freed_graph_says_to_retain_it():
+    x = leaf([1.0, 2.0])
+    loss = (x.exp() * 2.0).sum()
+    loss.backward()
+    with pytest.raises(GraphError, match="retain_graph=True"):
+        loss.backward()
+
+
+def test_retain_graph_allows_a_second_backward_that_accumulates():
+    x = leaf([1.0, 2.0])
+    loss = (x * x).sum()
+    loss.backward(retain_graph=True)
+    loss.backward()
+    np.testing.assert_allclose(x.grad, 2 * (2 * x.data))
+
+
+def test_a_shared_subgraph_receives_gradient_from_every_consumer():
+    x = leaf([0.5, -1.0])
+    hidden = x.tanh()
+    (hidden * 2.0 + hidden * hidden).sum().backward()
+    tanh = np.tanh(x.data)
+    np.testing.assert_allclose(x.grad, (2.0 + 2 * tanh) * (1 - tanh**2))
+
+
+def test_backward_without_grad_on_a_non_scalar_says_what_to_do():
+    x = leaf(np.ones((2, 3)))
+    with pytest.raises(GraphError, match=r"shape \(2, 3\).*grad="):
+        (x * 2.0).backward()
+
+
+def test_backward_with_a_wrongly_shaped_grad_names_both_shapes():
+    x = leaf(np.ones((2, 3)))
+    with pytest.raises(ShapeError, match=r"\(3,\).*\(2, 3\)"):
+        (x * 2.0).backward(np.ones(3))
+
+
+def test_backward_on_a_tensor_that_does_not_require_grad_is_an_error():
+    with pytest.raises(GraphError, match="does not require grad"):
+        ta.tensor([1.0]).backward()
+
+
+def test_backward_on_a_leaf_sets_its_gradient():
+    x = leaf([3.0])
+    x.backward()
+    np.testing.assert_array_equal(x.grad, [1.0])
+
+
+def test_retain_grad_keeps_an_intermediate_gradient():
+    x = leaf([1.0, 2.0])
+    hidden = (x * 3.0).retain_grad()
+    (hidden * hidden).sum().backward()
+    np.testing.assert_allclose(hidden.grad, 2 * hidden.data)
+    assert (x * 3.0).grad is None
+
+
+def test_detach_cuts_the_graph():
+    x = leaf([1.0, 2.0])
+    (x.detach() * x).sum().backward()
+    np.testing.assert_allclose(x.grad, x.data)  # only the second factor is differentiated
+
+
+def test_a_chain_of_100000_ops_backpropagates_without_recursion_errors():
+    x = leaf([1.0])
+    y = x
+    for _ in range(100_000):
+        y = y * 1.00001
+    y.backward(np.ones(1))
+    np.testing.assert_allclose(x.grad, [1.00001**100_000], rtol=1e-9)
+
+
+def test_backward_frees_the_graph_so_intermediates_are_released_without_gc():
+    gc.disable()
+    try:
+        x = leaf(np.ones(4))
+        hidden = x.exp()
+        watcher = weakref.ref(hidden)
+        loss = (hidden * 2.0).sum()
+        del hidden
+        assert watcher() is not None  # the graph holds it until backward
+        loss.backward()
+        assert watcher() is None
+    finally:
+        gc.enable()
+
+
+def _resident_kib():
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * 4
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
+def test_10000_training_steps_do_not_grow_memory():
+    rng = np.random.default_rng(0)
+    weights = ta.tensor(rng.standard_normal((8, 4)), requires_grad=True)
+    inputs = rng.standard_normal((16, 8))
+
+    def step():
+        scores = ta.tensor(inputs) @ weights
+        loss = (F.log_softmax(scores) * -1.0).mean()
+        loss.backward()
+        weights.data -= 0.001 * weights.grad
+        weights.grad = None
+
+    gc.disable()  # the engine makes no reference cycles: memory must stay flat without the collector
+    try:
+        for _ in range(500):
+            step()
+        before = _resident_kib()
+        for _ in range(10_000):
+            step()
+        grown = _resident_kib() - before
+    finally:
+        gc.enable()
+    assert grown < 4 * 1024, f"resident memory grew by {grown} KiB over 10,000 steps"
+
+
+# ----- the walk's parts: consumer counting, unbroadcast, the no-copy rule ----------------------------------
+
+def test_each_vjp_runs_once_and_a_tensor_passes_its_gradient_on_only_when_complete():
+    # x feeds a by two paths of different lengths (a = x * x; b = a + x * 3; c = b * a): a must have heard from both
+    # of its consumers (b and c) before its VJPs run, so each VJP runs exactly once with the summed gradient.
+    calls = []
+
+    @ta.primitive
+    def traced(x):
+        calls.append("forward")
+        return x * 1.0, lambda grad: (calls.append("vjp"), grad)[1]
+
+    x = leaf([0.5, -1.5])
+    a = traced(x * x)
+    b = a + x * 3.0
+    c = b * a
+    c.backward(grad=np.array([1.0, 2.0]))
+    assert calls == ["forward", "vjp"]
+    a_value = x.data**2
+    b_value = a_value + 3 * x.data
+    grad_a = np.array([1.0, 2.0]) * (a_value + b_value)  # through b (times a) and through c directly (times b)
+    np.testing.assert_allclose(x.grad, grad_a * 2 * x.data + np.array([1.0, 2.0]) * a_value * 3.0)
+
+
+@pytest.mark.parametrize(
+    ("grad_shape", "shape", "expected"),
+    [((2, 3), (2, 3), np.ones((2, 3))), ((2, 3), (3,), np.full(3, 2.0)), ((2, 3), (2, 1), np.full((2, 1), 3.0)),
+     ((4, 2, 3), (1, 3), np.full((1, 3), 8.0)), ((2, 3), (), np.array(6.0))],
+)
+def test_unbroadcast_sums_over_the_broadcast_axes_only(grad_shape, shape, expected):
+    out = engine.unbroadcast(np.ones(grad_shape), shape)
+    assert out.shape == shape
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_a_leaf_keeps_a_new_gradient_array_without_copying_but_never_one_that_another_holds():
+    kept = {}
+
+    @ta.primitive
+    def fresh_gradient(x):
+        def vjp(grad):
+            kept["new"] = grad * 2.0  # a new array that no one else holds: .grad may be this very array
+            return kept["new"]
+        return x * 2.0, vjp
+
+    @ta.primitive
+    def passed_through(x):
+        return x.copy(), lambda grad: grad  # the upstream gradient itself: .grad must be a copy of it
+
+    x, y = leaf([1.0, 2.0]), leaf([1.0, 2.0])
+    fresh_gradient(x).backward(grad=np.ones(2))
+    assert x.grad is kept["new"]
+    upstream = np.ones(2)
+    passed_through(y).backward(grad=upstream)
+    assert not np.shares_memory(y.grad, upstream)
+    y.grad += 1.0  # an optimiser may update .grad in place
+    np.testing.assert_array_equal(upstream, np.ones(2))
