@@ -26,9 +26,11 @@ four of the backward (softmax and the elementwise work are not counted).
     python bench/attention.py --threads 1    # one thread in OpenBLAS and torch: steadier on a shared machine
     python bench/attention.py --profile      # also: where tinyattn's time goes, step by step, and a cProfile
 
-The header says how many threads OpenBLAS and torch use and the OPENBLAS_CORETYPE setting (it changes which matrix
-kernels OpenBLAS runs; see PERF.md). With 2 cores and 2-thread matrix multiplies, one other busy process makes the
-figures meaningless (a thread waits at every barrier for the one that was descheduled): run on a quiet machine.
+The header says how many threads OpenBLAS and torch use, the OPENBLAS_CORETYPE setting and the core OpenBLAS chose
+(the setting picks which matrix kernels OpenBLAS runs: on an AVX-512 CPU, =Haswell forgoes the AVX-512 kernels and
+about half the matmul peak; on an AVX2 CPU it changes nothing; see bench/README.md). With 2 cores and 2-thread
+matrix multiplies, one other busy process makes the figures meaningless (a thread waits at every barrier for the one
+that was descheduled): run on a quiet machine.
 """
 import gc
 import math
@@ -228,7 +230,7 @@ def run_once(system):
 
 def check_same_work(system, expected):
     """Fail loudly unless `system` gives the floor's output and gradients (float32, within float32 tolerance)."""
-    for label, got, want in zip(("output", "grad q", "grad k", "grad v"), run_once(system), expected):
+    for label, got, want in zip(("output", "grad q", "grad k", "grad v"), run_once(system), expected, strict=True):
         problem = common.closeness_problem(got, want, rtol=RTOL, atol=ATOL_SCALE * np.abs(want).max())
         if problem:
             raise AssertionError(f"{system.name}: {label} differs from the NumPy floor ({problem}); the systems would "

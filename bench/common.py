@@ -104,7 +104,7 @@ def summarise(samples, scale=1e3):
     equal total."""
     summary = {}
     for name, rows in samples.items():
-        forward, backward, total = ([scale * value for value in column] for column in zip(*rows))
+        forward, backward, total = ([scale * value for value in column] for column in zip(*rows, strict=True))
         summary[name] = (statistics.median(forward), statistics.median(backward), statistics.median(total),
                          *quartiles(total))
     return summary

@@ -211,7 +211,7 @@ def print_verdicts(totals):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = common.new_parser(__doc__)
     parser.add_argument("--pairs", type=int, help="cold/warm pairs of runs (default 3; 1 with --quick)")
     parser.add_argument("--quick", action="store_true", help="one pair (bench/run.py --quick)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # the subprocess's own mode

@@ -214,7 +214,7 @@ def check_agreement(case, inputs):
     expected, got = as_tuple(case.reference(inputs)), as_tuple(case.kernel(inputs))
     if len(expected) != len(got):
         raise AssertionError(f"{case.name}: the kernel returned {len(got)} arrays, the reference {len(expected)}")
-    for index, (want, have) in enumerate(zip(expected, got)):
+    for index, (want, have) in enumerate(zip(expected, got, strict=True)):
         finite = np.abs(np.asarray(want)[np.isfinite(want)])
         scale = finite.max() if finite.size else 1.0
         problem = common.closeness_problem(have, want, rtol=RTOL, atol=ATOL_SCALE * scale, equal_nan=True)

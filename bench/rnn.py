@@ -204,7 +204,7 @@ def check_same_work(system, expected):
     system.fresh()
     system.forward()
     system.backward()
-    for label, got, want in zip(GRADIENT_LABELS, [system.output()] + system.gradients(), expected):
+    for label, got, want in zip(GRADIENT_LABELS, [system.output()] + system.gradients(), expected, strict=True):
         scale = max(float(np.abs(want).max()), 1.0)
         problem = common.closeness_problem(got, want, rtol=1e-3, atol=1e-4 * scale, dtype=np.float32)
         if problem:

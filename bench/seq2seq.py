@@ -233,7 +233,7 @@ def print_results(pairs, samples):
         if theirs is None:
             rows.append(row + ["–"] * 5)
             continue
-        ratios = [a[2] / b[2] for a, b in zip(samples[mine.name], samples[theirs.name])]  # per round
+        ratios = [a[2] / b[2] for a, b in zip(samples[mine.name], samples[theirs.name], strict=True)]  # per round
         low, high = common.quartiles(ratios)
         torch_forward, torch_backward, torch_total = summary[theirs.name][:3]
         rows.append(row + [f"{torch_forward:.2f}", f"{torch_backward:.2f}" if theirs.has_backward else "–",
