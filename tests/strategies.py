@@ -34,7 +34,7 @@ def shapes_broadcastable_to(draw, target):
     kept = draw(st.integers(0, len(target)))
     sides = target[len(target) - kept:]
     ones = draw(st.lists(st.booleans(), min_size=kept, max_size=kept))
-    return tuple(1 if one else side for side, one in zip(sides, ones))
+    return tuple(1 if one else side for side, one in zip(sides, ones, strict=True))
 
 
 def axes(ndim):
@@ -81,7 +81,7 @@ def signed_magnitudes(draw, shape, margin=KINK_MARGIN, high=BOUND):
 def arrays_between(shape, points, margin=KINK_MARGIN, low=-BOUND, high=BOUND):
     """An array whose elements lie in [low, high] but at least `margin` from every one of `points` (clip bounds)."""
     edges = [low, *sorted(points), high]
-    gaps = [floats(left + margin, right - margin) for left, right in zip(edges[:-1], edges[1:])
+    gaps = [floats(left + margin, right - margin) for left, right in zip(edges[:-1], edges[1:], strict=True)
             if right - left > 2 * margin]
     return arrays(shape, elements=st.one_of(gaps))
 
@@ -100,7 +100,7 @@ def distinct_arrays(draw, *array_shapes):
     noise = draw(arrays((total,), -spacing / 4, spacing / 4))
     values = (order - (total - 1) / 2) * spacing + noise
     pieces = np.split(values, np.cumsum(sizes)[:-1])
-    return tuple(piece.reshape(shape) for piece, shape in zip(pieces, array_shapes))
+    return tuple(piece.reshape(shape) for piece, shape in zip(pieces, array_shapes, strict=True))
 
 
 def distinct_array(shape):
@@ -117,7 +117,7 @@ def projected(outputs, upstreams):
     """sum_i <u_i, out_i> over tensors out_i and arrays u_i: a scalar whose gradient is the VJP of every output with
     its own upstream gradient, so one gradcheck of it checks the backward pass of several outputs at once."""
     total = None
-    for output, upstream in zip(outputs, upstreams):
+    for output, upstream in zip(outputs, upstreams, strict=True):
         term = (output * upstream).sum()
         total = term if total is None else total + term
     return total
@@ -171,7 +171,7 @@ def broadcast_operands(draw, count=2, elements=None):
     """`count` arrays of mutually broadcastable shapes; `elements` is a list of per-operand array strategies."""
     shape_set = draw(broadcastable_shapes(count))
     makers = elements or [arrays] * count
-    return OpInputs(tuple(draw(make(shape)) for make, shape in zip(makers, shape_set.input_shapes)))
+    return OpInputs(tuple(draw(make(shape)) for make, shape in zip(makers, shape_set.input_shapes, strict=True)))
 
 
 @st.composite
@@ -410,7 +410,7 @@ def transpose_inputs(draw):
     ndim = len(shape)
     order = draw(st.permutations(range(ndim)))
     signs = draw(st.lists(st.booleans(), min_size=ndim, max_size=ndim))
-    permutation = tuple(a - ndim if negative else a for a, negative in zip(order, signs))
+    permutation = tuple(a - ndim if negative else a for a, negative in zip(order, signs, strict=True))
     return OpInputs((draw(arrays(shape)),), {"axes": draw(st.none() | st.just(permutation))})
 
 

@@ -243,7 +243,7 @@ def test_model_and_optimizer_state_round_trip_through_one_checkpoint(tmp_path):
                                         if key.startswith("optimizer.")})
     train_step(model, optimizer, inputs)
     train_step(restored_model, restored_optimizer, inputs)
-    for (name, expected), (_, actual) in zip(model.state_dict().items(), restored_model.state_dict().items()):
+    for (name, expected), (_, actual) in zip(model.state_dict().items(), restored_model.state_dict().items(), strict=True):
         np.testing.assert_array_equal(actual, expected, err_msg=name)
 
 

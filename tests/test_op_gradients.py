@@ -6,19 +6,18 @@ fails until it has one. Each row names the op (its key in ``tinyattn.primitive.R
 function that calls it. Non-scalar outputs are projected on an upstream gradient drawn by Hypothesis, never summed.
 """
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pytest
+import strategies as S
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinyattn as ta
 import tinyattn.functional as F
 from tinyattn.primitive import REGISTRY
-
-import strategies as S
 
 GRADIENT_EXAMPLES = 100
 PROPERTY_EXAMPLES = 20
@@ -193,7 +192,7 @@ def test_backward_twice_through_retained_graph_gives_identical_gradients(row, da
     for x in tensors:
         x.grad = None
     out.backward(upstream)
-    for once, again in zip(first, [x.grad for x in tensors]):
+    for once, again in zip(first, [x.grad for x in tensors], strict=True):
         np.testing.assert_array_equal(once, again)
 
 
@@ -227,7 +226,7 @@ def test_forward_and_backward_leave_inputs_params_and_upstream_unchanged(row, da
     params_before = {name: _copy_arrays(value) for name, value in inputs.params.items()}
     upstream_before = upstream.copy()
     out.backward(upstream)
-    for x, data_before in zip(tensors, before):
+    for x, data_before in zip(tensors, before, strict=True):
         np.testing.assert_array_equal(x.data, data_before)
     for name, value in inputs.params.items():
         _assert_same_arrays(value, params_before[name])
@@ -257,7 +256,7 @@ def _copy_arrays(value):
 
 def _assert_same_arrays(value, expected):
     if isinstance(value, tuple):
-        for item, expected_item in zip(value, expected):
+        for item, expected_item in zip(value, expected, strict=True):
             _assert_same_arrays(item, expected_item)
     elif isinstance(value, np.ndarray):
         np.testing.assert_array_equal(value, expected)
@@ -322,7 +321,7 @@ def test_float32_forward_and_backward_stay_float32_and_agree_with_float64(row, d
     out32.backward(upstream.astype(np.float32))
     assert out32.dtype == np.float32
     np.testing.assert_allclose(out32.data, out64.data, rtol=1e-4, atol=1e-4 * _scale(out64.data))
-    for x32, x64 in zip(tensors32, tensors64):
+    for x32, x64 in zip(tensors32, tensors64, strict=True):
         assert x32.grad.dtype == np.float32
         np.testing.assert_allclose(x32.grad, x64.grad, rtol=1e-3, atol=1e-4 * _scale(x64.grad))
 

@@ -12,7 +12,14 @@ import pytest
 import tinyattn as ta
 from tinyattn import DTypeError, ShapeError
 from tinyattn.optim import (
-    SGD, Adam, AdamW, CosineAnnealingLR, LinearWarmup, SequentialLR, StepLR, clip_grad_norm_,
+    SGD,
+    Adam,
+    AdamW,
+    CosineAnnealingLR,
+    LinearWarmup,
+    SequentialLR,
+    StepLR,
+    clip_grad_norm_,
 )
 
 
@@ -24,7 +31,7 @@ def run(optimizer, params, grads_per_step):
     """Set each parameter's grad and step, once per entry; return the parameter values after each step."""
     history = []
     for grads in grads_per_step:
-        for p, grad in zip(params, grads):
+        for p, grad in zip(params, grads, strict=True):
             p.grad = None if grad is None else np.array(grad, dtype=p.dtype)
         optimizer.step()
         history.append([p.data.copy() for p in params])
@@ -305,7 +312,7 @@ def test_training_resumed_from_an_npz_checkpoint_continues_bit_for_bit(name):
     resumed_optimizer.load_state_dict(saved_optimizer)
     resumed_schedule.load_state_dict(saved_schedule)
     train(resumed, resumed_optimizer, resumed_schedule, grads[3:])
-    for original, copy in zip(params, resumed):
+    for original, copy in zip(params, resumed, strict=True):
         np.testing.assert_array_equal(copy.data, original.data)
     assert resumed_schedule.get_last_lr() == schedule.get_last_lr()
     final, final_resumed = optimizer.state_dict(), resumed_optimizer.state_dict()
@@ -393,7 +400,7 @@ def test_clip_grad_norm_scales_all_gradients_together_and_returns_the_norm_befor
     total = clip_grad_norm_(params, max_norm=6.5)
     assert type(total) is float and total == 13.0
     factor = 6.5 / (13.0 + 1e-6)
-    assert [p.grad is array for p, array in zip(params, arrays)] == [True, True]
+    assert [p.grad is array for p, array in zip(params, arrays, strict=True)] == [True, True]
     np.testing.assert_allclose(params[0].grad, [3.0 * factor, 4.0 * factor], rtol=1e-15)
     np.testing.assert_allclose(params[1].grad, [12.0 * factor], rtol=1e-15)
 
@@ -413,7 +420,7 @@ def test_clip_grad_norm_under_the_max_leaves_gradients_bit_for_bit():
     params = with_grads([0.3, -0.4], [0.1])
     before = [p.grad.copy() for p in params]
     assert clip_grad_norm_(params, max_norm=1.0) == pytest.approx(math.sqrt(0.26), rel=1e-15)
-    for p, grad in zip(params, before):
+    for p, grad in zip(params, before, strict=True):
         np.testing.assert_array_equal(p.grad, grad)
 
 

@@ -6,10 +6,10 @@ primitives themselves (gru_cell, gru_sequence, lstm_cell, lstm_sequence) are in 
 """
 import numpy as np
 import pytest
+import strategies as S
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import strategies as S
 import tinyattn as ta
 import tinyattn.functional as F
 import tinyattn.nn as nn
@@ -41,7 +41,7 @@ def gru_step_reference(x, hidden, weight_ih, weight_hh, bias_ih, bias_hh):
 def lstm_step_reference(x, hidden, cell, weight_ih, weight_hh, bias_ih, bias_hh):
     """i, f, o = σ(W_i. x + b_i. + W_h. h + b_h.), g = tanh(...), c' = f * c + i * g, h' = o * tanh(c')."""
     pre = [x @ wi + bi + hidden @ wh + bh for wi, wh, bi, bh in zip(
-        np.split(weight_ih, 4, axis=1), np.split(weight_hh, 4, axis=1), np.split(bias_ih, 4), np.split(bias_hh, 4))]
+        np.split(weight_ih, 4, axis=1), np.split(weight_hh, 4, axis=1), np.split(bias_ih, 4), np.split(bias_hh, 4), strict=True)]
     input_gate, forget, candidate, output = sigmoid(pre[0]), sigmoid(pre[1]), np.tanh(pre[2]), sigmoid(pre[3])
     new_cell = forget * cell + input_gate * candidate
     return output * np.tanh(new_cell), new_cell
@@ -70,7 +70,7 @@ def layer_reference(model, x, lengths, state):
                     result = step(layer_input[t:t + 1], *current, *weights)
                     current = [result] if model.gate_count == 3 else list(result)
                     out[t] = current[0][0]
-                for part, value in zip(finals, current):
+                for part, value in zip(finals, current, strict=True):
                     part[index, b] = value[0]
                 outputs.append(out)
             layer_input = np.concatenate(outputs, axis=1)
@@ -135,7 +135,7 @@ def test_cells_follow_torchs_gate_equations_and_gate_order(data, kind):
     inputs = data.draw(S.recurrent_cell_inputs(kind), label="inputs").arrays
     x, state, weights = inputs[0], inputs[1:-4], inputs[-4:]
     cell = (nn.GRUCell if kind == "gru" else nn.LSTMCell)(x.shape[1], state[0].shape[1], dtype=np.float64)
-    for name, value in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), weights):
+    for name, value in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), weights, strict=True):
         getattr(cell, name).data[...] = value
     if kind == "gru":
         np.testing.assert_allclose(cell(x, state[0]).data, gru_step_reference(x, *state, *weights), atol=1e-12)
@@ -157,7 +157,7 @@ def test_layers_equal_torchs_equations_run_one_sequence_at_a_time(data, config):
     expected_output, expected_finals = layer_reference(
         model, time_major(x, config.batch_first), config.lengths, initial)
     np.testing.assert_allclose(time_major(output.data, config.batch_first), expected_output, atol=1e-12)
-    for got, expected in zip(finals, expected_finals):
+    for got, expected in zip(finals, expected_finals, strict=True):
         np.testing.assert_allclose(got.data, expected, atol=1e-12)
 
 
@@ -264,7 +264,7 @@ def test_padded_batch_equals_each_sequence_run_alone_in_outputs_final_states_and
         if length == 0:  # nothing to run: zero outputs, the initial state as final state
             assert np.all(output.data[:, b] == 0)
             zeros = [np.zeros_like(part.data[:, b:b + 1]) for part in finals]
-            for part, initial in zip(finals, alone_state or zeros):
+            for part, initial in zip(finals, alone_state or zeros, strict=True):
                 np.testing.assert_array_equal(part.data[:, b:b + 1], initial)
             continue
         model.zero_grad()
@@ -272,12 +272,12 @@ def test_padded_batch_equals_each_sequence_run_alone_in_outputs_final_states_and
         alone_output, alone_finals = run(model, alone_x, alone_state)
         alone_output.backward(upstream[:length, b:b + 1])
         np.testing.assert_allclose(output.data[:length, b:b + 1], alone_output.data, atol=1e-12)
-        for part, alone in zip(finals, alone_finals):
+        for part, alone in zip(finals, alone_finals, strict=True):
             np.testing.assert_allclose(part.data[:, b:b + 1], alone.data, atol=1e-12)
         np.testing.assert_allclose(batch_x.grad[:length, b:b + 1], alone_x.grad, atol=1e-12)
-        for total, parameter in zip(summed_grads, model.parameters()):
+        for total, parameter in zip(summed_grads, model.parameters(), strict=True):
             total += parameter.grad
-    for batch_grad, total in zip(batch_grads, summed_grads):
+    for batch_grad, total in zip(batch_grads, summed_grads, strict=True):
         np.testing.assert_allclose(batch_grad, total, atol=1e-10)
 
 
@@ -289,7 +289,7 @@ def test_mask_and_lengths_forms_agree(data, config):
     lengths = np.array(config.lengths)
     mask = np.arange(config.steps)[None, :] < lengths[:, None]  # (B, T) whatever the layout of x
     by_lengths, by_mask = run(model, x, state, lengths=lengths), run(model, x, state, mask=mask)
-    for got, expected in zip([by_mask[0]] + by_mask[1], [by_lengths[0]] + by_lengths[1]):
+    for got, expected in zip([by_mask[0]] + by_mask[1], [by_lengths[0]] + by_lengths[1], strict=True):
         np.testing.assert_array_equal(got.data, expected.data)
 
 
@@ -310,7 +310,7 @@ def test_a_mask_with_holes_runs_each_sequence_on_its_real_steps_alone(data, conf
             continue
         alone_output, alone_finals = run(model, x_major[real, b:b + 1], alone_state)
         np.testing.assert_allclose(output_major[real, b:b + 1], alone_output.data, atol=1e-12)
-        for part, alone in zip(finals, alone_finals):
+        for part, alone in zip(finals, alone_finals, strict=True):
             np.testing.assert_allclose(part.data[:, b:b + 1], alone.data, atol=1e-12)
 
 
@@ -353,7 +353,7 @@ def test_bidirectional_halves_equal_a_forward_layer_and_a_layer_on_the_reversed_
         output, finals = run(single, reversed_in)
         half = both.data[:, :, direction * size:(direction + 1) * size]
         np.testing.assert_allclose(half, output.data[::-1] if direction else output.data, atol=1e-12)
-        for part, single_part in zip(both_finals, finals):
+        for part, single_part in zip(both_finals, finals, strict=True):
             np.testing.assert_allclose(part.data[direction], single_part.data[0], atol=1e-12)
         if not config.bidirectional:
             break
@@ -371,7 +371,7 @@ def test_batch_first_equals_the_transposed_time_major_result(data, config):
     model.batch_first = False
     major, major_finals = run(model, x_major, state, **padding)
     np.testing.assert_array_equal(first.data, np.swapaxes(major.data, 0, 1))
-    for a, b in zip(first_finals, major_finals):
+    for a, b in zip(first_finals, major_finals, strict=True):
         np.testing.assert_array_equal(a.data, b.data)
 
 

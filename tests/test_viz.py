@@ -277,7 +277,7 @@ def test_highlight_document_shades_sentences_and_their_words():
     words = [span for span in tree.spans if span["class"] == "word"]
     assert [span["text"] for span in words] == [token for sentence in sentences for token in sentence]
     assert_monotone(sentence_weights[:3], [intensity(background(span)) for span in markers])
-    flat = [w for row, sentence in zip(word_weights, sentences) for w in row[:len(sentence)]]
+    flat = [w for row, sentence in zip(word_weights, sentences, strict=True) for w in row[:len(sentence)]]
     assert_monotone(flat, [intensity(background(span)) for span in words])
     assert background(markers[0]) != background(words[-1])  # sentences and words use two hues
     order = [span["class"] for span in tree.spans]

@@ -3,13 +3,55 @@
 Every function takes Tensors, NumPy arrays or Python scalars and returns a Tensor; see each primitive's
 docstring for its formula and shapes.
 """
+import itertools
+
 import numpy as np
 
 from tinyattn.errors import ShapeError
 from tinyattn.ops import (
-    abs, add, argmax, argmin, astype, binary_cross_entropy_with_logits, broadcast_to, clip, cross_entropy, embedding, exp, expand_dims, gather, getitem,
-    layer_norm, log, log_softmax, logsumexp, masked_fill, matmul, max, maximum, mean, min, minimum, mul, neg, power,
-    relu, reshape, sigmoid, softmax, sqrt, squeeze, sub, sum, swapaxes, take, tanh, transpose, truediv, var, where,
+    abs,
+    add,
+    argmax,
+    argmin,
+    astype,
+    binary_cross_entropy_with_logits,
+    broadcast_to,
+    clip,
+    cross_entropy,
+    embedding,
+    exp,
+    expand_dims,
+    gather,
+    getitem,
+    layer_norm,
+    log,
+    log_softmax,
+    logsumexp,
+    masked_fill,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    mul,
+    neg,
+    power,
+    relu,
+    reshape,
+    sigmoid,
+    softmax,
+    sqrt,
+    squeeze,
+    sub,
+    sum,
+    swapaxes,
+    take,
+    tanh,
+    transpose,
+    truediv,
+    var,
+    where,
 )
 from tinyattn.ops import concatenate as _concatenate
 from tinyattn.ops import stack as _stack
@@ -91,13 +133,13 @@ def split(x, indices_or_sections, axis=0):
         points = list(indices_or_sections)
     bounds = [0] + points + [size]
     lead = (slice(None),) * (axis % as_array(x).ndim)
-    return [getitem(x, lead + (slice(start, stop),)) for start, stop in zip(bounds[:-1], bounds[1:])]
+    return [getitem(x, lead + (slice(start, stop),)) for start, stop in itertools.pairwise(bounds)]
 
 
 __all__ = [
     "abs", "add", "argmax", "argmin", "astype", "binary_cross_entropy_with_logits", "broadcast_to", "clip",
-    "concatenate", "cross_entropy", "dropout", "mse_loss", "nll_loss",
-    "embedding", "exp", "expand_dims", "gather", "getitem", "layer_norm", "log", "log_softmax", "logsumexp", "masked_fill", "matmul",
+    "concatenate", "cross_entropy", "dropout", "mse_loss", "nll_loss", "embedding", "exp", "expand_dims", "gather",
+    "getitem", "layer_norm", "log", "log_softmax", "logsumexp", "masked_fill", "matmul",
     "max", "maximum", "mean", "min", "minimum", "mul", "neg", "permute", "power", "relu", "reshape", "sigmoid",
     "softmax", "split", "sqrt", "squeeze", "stack", "sub", "sum", "swapaxes", "take", "tanh", "transpose", "truediv",
     "var", "where",
