@@ -5,13 +5,12 @@ from the textbook formulas with the max subtracted.
 """
 import numpy as np
 import pytest
+import strategies as S
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinyattn as ta
 import tinyattn.functional as F
-
-import strategies as S
 
 DTYPES = [np.float64, np.float32]
 LARGE = [1e3, -1e3, 1e4, -1e4]
