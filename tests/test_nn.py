@@ -1,10 +1,10 @@
 """nn.Module and the non-recurrent layers: registration, modes, state dicts, initialisers, gradients, errors."""
 import numpy as np
 import pytest
-import strategies as S
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import strategies as S
 import tinyattn as ta
 import tinyattn.nn as nn
 from tinyattn import ShapeError

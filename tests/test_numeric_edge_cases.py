@@ -5,10 +5,10 @@ from the textbook formulas with the max subtracted.
 """
 import numpy as np
 import pytest
-import strategies as S
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import strategies as S
 import tinyattn as ta
 import tinyattn.functional as F
 

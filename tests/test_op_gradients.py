@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-import strategies as S
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import strategies as S
 import tinyattn as ta
 import tinyattn.functional as F
 from tinyattn.primitive import REGISTRY

@@ -6,10 +6,10 @@ primitives themselves (gru_cell, gru_sequence, lstm_cell, lstm_sequence) are in 
 """
 import numpy as np
 import pytest
-import strategies as S
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import strategies as S
 import tinyattn as ta
 import tinyattn.functional as F
 import tinyattn.nn as nn
