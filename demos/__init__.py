@@ -1,6 +1,7 @@
 """The demos of tinyattn: each a small, runnable story about one idea of attention.
 
-    python -m demos                  the tour: every demo in its quick mode, one after the other
+    python -m demos                  the tour: every demo in its quick mode, one after the other, then a
+                                     summary table and demo-output/index.html, a page of all their pictures
     python -m demos.quickstart       one demo alone, in its full mode (--help for its options)
 
 Demos:
@@ -12,7 +13,9 @@ Demos:
                  words it read (HTML highlights).
 
 Each demo module has a ``main(argv=None)`` that takes ``--quick``, ``--seed`` and ``--out`` (among its own
-options), prints its story, and returns a dict of results. Demos print; the library never does.
+options), prints its story, and returns a dict of results; and a ``headline(results)`` that states its key figure
+in one line, for the tour's summary table and index page (demo-output/index.html). Demos print; the library never
+does.
 """
 import os
 

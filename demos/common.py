@@ -1,7 +1,10 @@
-"""What every demo's command line shares: --seed, --out, the modes (--quick, --tiny, full by default) and
-overrides of the mode's settings (--steps, --batch)."""
+"""What every demo's command line shares: --seed, --out, the modes (--quick, --tiny, full by default),
+overrides of the mode's settings (--steps, --batch), --show for the demos that draw examples, and the start of
+every main: its mode, settings and random generators."""
 import argparse
 import os
+
+import numpy as np
 
 
 def demo_parser(name, description, modes, outputs):
@@ -25,8 +28,14 @@ def demo_parser(name, description, modes, outputs):
     return parser
 
 
-def parse(parser, argv, positive=("steps", "batch")):
-    """The parsed arguments, after checking that the options named in `positive` (when given) are at least 1."""
+def add_show(parser, default, what):
+    """--show: how many held-out examples the demo draws; `what` says what they are and where they go."""
+    parser.add_argument("--show", type=int, default=default, help=f"{what} (default: {default})")
+
+
+def parse(parser, argv, positive=("steps", "batch", "show")):
+    """The parsed arguments, after checking that the options named in `positive` (when the parser has them and
+    they are given) are at least 1."""
     args = parser.parse_args(argv)
     for name in positive:
         value = getattr(args, name, None)
@@ -43,3 +52,10 @@ def mode_settings(args, modes):
         if getattr(args, name, None) is not None:
             settings[name] = getattr(args, name)
     return mode, settings
+
+
+def start(args, modes, streams):
+    """(mode name, the mode's settings with --steps / --batch applied, `streams` independent np.random.Generators
+    spawned from --seed): one generator per job, so that no job's draws shift another's."""
+    mode, settings = mode_settings(args, modes)
+    return mode, settings, np.random.default_rng(args.seed).spawn(streams)

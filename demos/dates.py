@@ -171,10 +171,10 @@ def predict(model, examples, chunk=250):
 def accuracy_by_length(examples, answers):
     """{bucket label: exact-match accuracy}, and 'all'."""
     hits = {label: [] for label, _, _ in BUCKETS}
-    for (text, iso, _), answer in zip(examples, answers):
+    for (text, iso, _), answer in zip(examples, answers, strict=True):
         hits[bucket_of(len(text))].append(answer == iso)
     table = {label: float(np.mean(found)) if found else float("nan") for label, found in hits.items()}
-    table["all"] = float(np.mean([answer == iso for (_, iso, _), answer in zip(examples, answers)]))
+    table["all"] = float(np.mean([answer == iso for (_, iso, _), answer in zip(examples, answers, strict=True)]))
     return table
 
 
@@ -182,7 +182,7 @@ def weakest_formats(examples, answers, count=3):
     """Up to `count` formats with mistakes, lowest exact-match accuracy first, as [(template, accuracy)]; an
     example counts once for each format it uses (a wrong answer counts against all of them)."""
     hits = {}
-    for (_, iso, layout), answer in zip(examples, answers):
+    for (_, iso, layout), answer in zip(examples, answers, strict=True):
         for template in set(layout.templates):
             hits.setdefault(template, []).append(answer == iso)
     accuracies = [(template, float(np.mean(found))) for template, found in hits.items()]
@@ -269,12 +269,16 @@ def parse_args(argv=None):
     return common.parse(parser, argv)
 
 
+def headline(results):
+    """The demo's key figure in one line, for the tour's summary: each model's exact-match accuracy."""
+    return "exact match: " + ", ".join(f"{name} {accuracy:.1%}" for name, accuracy in results["accuracy"].items())
+
+
 def main(argv=None):
     """Train the models, print their accuracy by input length, draw their alignments; returns a dict of results."""
     args = parse_args(argv)
-    mode, settings = common.mode_settings(args, MODES)
     # One generator per job, so that a model's initial parameters do not depend on the mode's list of models.
-    data_rng, test_rng, *model_rngs = np.random.default_rng(args.seed).spawn(2 + len(MODELS))
+    mode, settings, (data_rng, test_rng, *model_rngs) = common.start(args, MODES, streams=2 + len(MODELS))
     train_seed = int(data_rng.integers(2**63))
     held_out = data.make_dates(test_rng, settings["test_size"])
     held_out_texts = {text for text, _, _ in held_out}
@@ -287,7 +291,7 @@ def main(argv=None):
           f"embeddings {settings['embed']}, GRU states {settings['hidden']} (encoder: 2 x {settings['hidden']}).")
 
     accuracies, predictions, weakest, losses, seconds = {}, {}, {}, {}, {}
-    for name, model_rng in zip(MODELS, model_rngs):
+    for name, model_rng in zip(MODELS, model_rngs, strict=True):
         if name not in settings["models"]:
             continue
         model = build_model(name, settings, model_rng)

@@ -139,7 +139,7 @@ def make_dates(rng, size, formats=FORMATS, counts=COUNTS):
         cases = rng.choice(len(CASES), size=number, p=CASE_PROBABILITIES)
         dates = [datetime.date.fromordinal(int(day)) for day in days]
         texts = [render(date, template, CASES[case] if has_words(template) else "as written")
-                 for date, template, case in zip(dates, templates, cases)]
+                 for date, template, case in zip(dates, templates, cases, strict=True)]
         examples.append((joiner.format(*texts), " ".join(date.isoformat() for date in dates),
                          Layout(joiner, templates)))
     return examples

@@ -223,16 +223,25 @@ def parse_args(argv=None):
         "A Hierarchical Attention Network learns to classify generated reviews; then it shows which sentences and "
         "words it looked at, and how often those are the evidence.", MODES,
         "documents.html, the highlighted reviews")
-    parser.add_argument("--show", type=int, default=6, help="held-out reviews drawn in the HTML page (default: 6)")
-    return common.parse(parser, argv, positive=("steps", "batch", "show"))
+    common.add_show(parser, 6, "held-out reviews drawn in the HTML page")
+    return common.parse(parser, argv)
+
+
+def headline(results):
+    """The demo's key figure in one line, for the tour's summary: accuracy, and how often the top sentence is an
+    evidence sentence (on the reviews with evidence), each against chance."""
+    if results["opinion_reviews"] == 0:  # no review with evidence among the held-out ones: no rate to give
+        looked = "no held-out review with evidence"
+    else:
+        looked = (f"top sentence is evidence {results['sentence_rate']:.1%} "
+                  f"(chance {results['sentence_chance']:.1%})")
+    return f"accuracy {results['accuracy']:.1%} (chance {results['chance_accuracy']:.0%}); {looked}"
 
 
 def main(argv=None):
     """Train a HAN, measure accuracy and where it looked, draw some reviews; returns a dict of results."""
     args = parse_args(argv)
-    mode, settings = common.mode_settings(args, MODES)
-
-    init_rng, train_rng, test_rng = np.random.default_rng(args.seed).spawn(3)
+    mode, settings, (init_rng, train_rng, test_rng) = common.start(args, MODES, streams=3)
     word_ids = data.vocabulary()
     model = make_model(settings, len(word_ids), init_rng)
     held_out = data.make_reviews(test_rng, settings["test_size"])

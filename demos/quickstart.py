@@ -124,7 +124,7 @@ class Adam:
     def step(self):
         self.steps += 1
         beta1, beta2 = self.betas
-        for parameter, mean, square in zip(self.parameters, self.means, self.squares):
+        for parameter, mean, square in zip(self.parameters, self.means, self.squares, strict=True):
             if parameter.grad is None:  # not used by this loss
                 continue
             mean += (1 - beta1) * (parameter.grad - mean)
@@ -210,16 +210,20 @@ def parse_args(argv=None):
         "quickstart",
         "A soft-attention model learns, from scratch, to read the letter after a marker; then it shows where it "
         "looks.", MODES, "attention.txt, the weights shown")
-    parser.add_argument("--show", type=int, default=3, help="held-out examples to draw (default: 3)")
-    return common.parse(parser, argv, positive=("steps", "batch", "show"))
+    common.add_show(parser, 3, "held-out examples to draw")
+    return common.parse(parser, argv)
+
+
+def headline(results):
+    """The demo's key figure in one line, for the tour's summary: held-out accuracy against chance."""
+    return (f"held-out accuracy {results['accuracy']:.1%} (chance {results['chance']:.1%}); "
+            f"{results['answer_weight']:.0%} of the attention on the answer")
 
 
 def main(argv=None):
     """Train, evaluate and draw the weights; returns a dict of results (accuracy, chance, loss, ...)."""
     args = parse_args(argv)
-    mode, settings = common.mode_settings(args, MODES)
-
-    init_rng, train_rng, test_rng = np.random.default_rng(args.seed).spawn(3)
+    mode, settings, (init_rng, train_rng, test_rng) = common.start(args, MODES, streams=3)
     parameters = init_parameters(init_rng, dim=16)
     held_out = make_examples(test_rng, settings["test_size"])
 
