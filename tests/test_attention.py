@@ -6,12 +6,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import strategies as S
 import tinyattn as ta
 from tinyattn.attention import (
-    AdditiveScore, DotScore, GeneralScore, LocationScore, ScaledDotScore, attend, make_score,
+    AdditiveScore,
+    DotScore,
+    GeneralScore,
+    LocationScore,
+    ScaledDotScore,
+    attend,
+    make_score,
 )
-
-import strategies as S
 
 EXAMPLES = 40
 SCORE_KINDS = ["dot", "scaled_dot", "general", "additive", "location"]
@@ -274,6 +279,9 @@ def _bad_calls():
         "location-too-long": (lambda: LocationScore(4, 3, dtype=np.float64)(query, keys), "max_length=3"),
         "parameter-dtype": (lambda: GeneralScore(4, 4)(query, keys), "float32"),
         "score-shape": (lambda: attend(query, keys, values, lambda q, k: q @ q.swapaxes(1, 2)), "expected (2, 3, 5)"),
+        "values-dtype": (lambda: attend(query, keys, values.astype(np.float32)), "values and keys must share a dtype"),
+        "dot-sizes": (lambda: make_score("dot", 3, 4), "query_size (3) must equal key_size (4)"),
+        "location-without-max-length": (lambda: make_score("location", 4, 4), "pass max_length"),
     }
 
 
@@ -283,3 +291,42 @@ def test_bad_input_raises_a_clear_error_naming_the_operation_and_shapes(case):
     with pytest.raises((ta.ShapeError, ta.DTypeError, ValueError, TypeError)) as error:
         call()
     assert expected_text in str(error.value)
+
+
+def _error_cases():
+    """(call, error class, operation, what is wrong, the inputs as the message must name them)."""
+    rng = np.random.default_rng(8)
+    query, keys, values = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 5, 4)), rng.standard_normal((2, 5, 2))
+    float32_keys = keys.astype(np.float32)
+    return {
+        "values-dtype": (lambda: attend(query, keys, values.astype(np.float32)), ta.DTypeError, "attend",
+                         "values and keys must share a dtype",
+                         "query (2, 3, 4) float64, keys (2, 5, 4) float64, values (2, 5, 2) float32"),
+        "integer-mask": (lambda: attend(query[:, 0], keys, values, mask=np.ones((2, 5), np.int64)), ta.DTypeError,
+                         "attend", "mask must be boolean",
+                         "query (2, 4) float64, keys (2, 5, 4) float64, values (2, 5, 2) float64, mask (2, 5) int64"),
+        "mixed-dtypes": (lambda: DotScore()(query, float32_keys), ta.DTypeError, "DotScore",
+                         "query and keys must share a dtype", "query (2, 3, 4) float64, keys (2, 5, 4) float32"),
+        "dot-size": (lambda: ScaledDotScore()(query[..., :3], keys), ta.ShapeError, "ScaledDotScore",
+                     "the same feature size D", "query (2, 3, 3) float64, keys (2, 5, 4) float64"),
+        "parameter-dtype": (lambda: AdditiveScore(4, 4, 2)(query[:, 0], keys), ta.DTypeError, "AdditiveScore",
+                            "the query is float64 but the parameters are float32",
+                            "query (2, 4) float64, keys (2, 5, 4) float64"),
+        "too-many-keys": (lambda: LocationScore(4, 3, dtype=np.float64)(query, keys), ta.ShapeError, "LocationScore",
+                          "5 keys, but this score was made for at most max_length=3",
+                          "query (2, 3, 4) float64, keys (2, 5, 4) float64"),
+        "score-shape": (lambda: attend(query, keys, values, lambda q, k: k.sum(axis=-1)), ta.ShapeError, "attend",
+                        "the score function returned (2, 5); expected (2, 3, 5)",
+                        "query (2, 3, 4) float64, keys (2, 5, 4) float64, scores (2, 5) float64"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_error_cases()))
+def test_each_error_names_the_operation_what_is_wrong_and_every_input_shape_and_dtype(case):
+    call, error, operation, what, inputs = _error_cases()[case]
+    with pytest.raises(error) as caught:
+        call()
+    message = str(caught.value)
+    assert message.startswith(f"{operation}: ")
+    assert what in message
+    assert message.endswith(f"; got {inputs}")

@@ -6,10 +6,10 @@ included. Outputs are projected on random upstream gradients, never summed.
 """
 import numpy as np
 import pytest
-import strategies as S
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import strategies as S
 import tinyattn as ta
 from tinyattn import DTypeError, ShapeError
 from tinyattn.attention import (
@@ -198,7 +198,7 @@ def test_context_attention_float32_stays_float32():
 
 def test_context_attention_is_reproducible_from_its_seed():
     first, second = ContextAttention(4, 3, rng=7), ContextAttention(4, 3, rng=7)
-    for a, b in zip(first.parameters(), second.parameters()):
+    for a, b in zip(first.parameters(), second.parameters(), strict=True):
         np.testing.assert_array_equal(a.data, b.data)
 
 

@@ -6,11 +6,11 @@ central differences in float64 with respect to every parameter, on tiny sizes (v
 """
 import numpy as np
 import pytest
-import strategies as S
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import strategies as S
 import tinyattn as ta
 import tinyattn.functional as F
 from tinyattn import DTypeError, ShapeError
@@ -104,7 +104,7 @@ def one_document_at_a_time(model, ids):
 def test_batched_padded_forward_equals_the_network_run_on_each_document_without_padding(ids, seed):
     model = tiny_model(seed=seed, num_classes=3)
     outputs = model(ids)
-    for output, expected in zip(outputs, one_document_at_a_time(model, ids)):
+    for output, expected in zip(outputs, one_document_at_a_time(model, ids), strict=True):
         np.testing.assert_allclose(output.data, expected, rtol=1e-10, atol=1e-13)
 
 
@@ -151,7 +151,7 @@ def test_a_given_mask_overrides_the_padding_id():
     explicit = model(ids, ids != PAD)
     noisy_ids = np.where(ids == PAD, 5, ids)  # real-looking ids behind the mask
     masked = model(noisy_ids, ids != PAD)
-    for a, b, c in zip(default, explicit, masked):
+    for a, b, c in zip(default, explicit, masked, strict=True):
         np.testing.assert_array_equal(a.data, b.data)
         np.testing.assert_allclose(c.data, a.data, rtol=1e-12, atol=1e-15)
 
@@ -173,9 +173,11 @@ def test_without_padding_idx_every_word_is_real():
 
 def test_a_document_without_real_words_is_an_error_naming_it():
     ids = np.array([[[1, 2], [0, 0]], [[0, 0], [0, 0]], [[3, 0], [0, 0]]])
-    with pytest.raises(ShapeError, match=r"documents \[1\] have no real word"):
+    with pytest.raises(ShapeError, match=r"^HierarchicalAttentionNetwork: every document needs at least one real word "
+                                         r".*documents \[1\] have none.*; got ids \(3, 2, 2\) int64$"):
         tiny_model()(ids)
-    with pytest.raises(ShapeError, match=r"documents \[0\] have no real word"):
+    with pytest.raises(ShapeError, match=r"documents \[0\] have none.*; got ids \(1, 2, 2\) int64, mask \(1, 2, 2\) "
+                                         r"bool$"):
         tiny_model()(ids[:1] + 1, np.zeros((1, 2, 2), bool))
 
 
@@ -209,7 +211,7 @@ def test_bad_input_raises_an_error_naming_shapes_and_dtypes(ids, mask, error, wo
 
 def test_same_seed_gives_the_same_model():
     first, second = tiny_model(seed=3), tiny_model(seed=3)
-    for (name, a), (_, b) in zip(first.named_parameters(), second.named_parameters()):
+    for (name, a), (_, b) in zip(first.named_parameters(), second.named_parameters(), strict=True):
         np.testing.assert_array_equal(a.data, b.data, err_msg=name)
 
 

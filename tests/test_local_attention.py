@@ -2,10 +2,10 @@
 ``local_attend`` against a plain NumPy reference, with gradients (float64, central differences)."""
 import numpy as np
 import pytest
-import strategies as S
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import strategies as S
 import tinyattn as ta
 from tinyattn import DTypeError, ShapeError
 from tinyattn.attention import GeneralScore, PositionPredictor, gaussian, local_attend, window_mask
@@ -70,13 +70,13 @@ def test_gaussian_gradient_wrt_the_centre_matches_central_differences(length, si
 
 def test_gaussian_keeps_float32_and_rejects_bad_input():
     assert gaussian(ta.tensor(np.array([1.0], np.float32)), 3, 1.0).dtype == np.float32
-    with pytest.raises(ValueError, match="sigma"):
+    with pytest.raises(ValueError, match=r"^gaussian: sigma must be positive; got sigma=0.0$"):
         gaussian(ta.tensor(np.array([1.0])), 3, 0.0)
-    with pytest.raises(DTypeError, match="centres must be floats"):
+    with pytest.raises(DTypeError, match=r"^gaussian: centres must be floats; got centres \(1,\) int64$"):
         gaussian(np.array([1]), 3, 1.0)
-    with pytest.raises(ShapeError, match=r"centres must be \(B,\)"):
+    with pytest.raises(ShapeError, match=r"^window_mask: centres must be \(B,\); got centres \(2, 2\) float64$"):
         window_mask(np.zeros((2, 2)), 3, 1)
-    with pytest.raises(ValueError, match="non-negative integer"):
+    with pytest.raises(ValueError, match="^window_mask: the window half-width D must be a non-negative integer"):
         window_mask(np.zeros(2), 3, -1)
 
 

@@ -9,11 +9,11 @@ import itertools
 
 import numpy as np
 import pytest
-import strategies as S
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import strategies as S
 import tinyattn as ta
 import tinyattn.functional as F
 from tinyattn import DTypeError, ShapeError
@@ -375,7 +375,7 @@ def test_bad_input_raises_clear_errors():
         model.loss(source.astype(float), mask, target)
     with pytest.raises(DTypeError, match="source_mask must be boolean"):
         model.loss(source, mask.astype(int), target)
-    with pytest.raises(ShapeError, match="same shape"):
+    with pytest.raises(ShapeError, match=r"source_mask must have shape \(B, S\) = \(1, 3\).*source_mask \(1, 2\) bool"):
         model.loss(source, mask[:, :2], target)
     with pytest.raises(ShapeError, match=r"rows \[0\] have none"):
         model.loss(source, np.zeros_like(mask), target)
@@ -397,7 +397,7 @@ def test_decoder_boundary_errors_name_shapes_and_dtypes():
     mask = source != PAD
     states, final = model.encoder(source, mask)
     decoder = model.decoder
-    with pytest.raises(DTypeError, match="float64 but got encoder_states"):
+    with pytest.raises(DTypeError, match=r"parameters are float64.*; got encoder_states \(1, 3, 6\) float32"):
         decoder.start(states.astype(np.float32), final.astype(np.float32), mask)
     with pytest.raises(ShapeError, match="encoder_size 6"):
         decoder.start(states[..., :4], final[..., :4], mask)
@@ -412,6 +412,36 @@ def test_decoder_boundary_errors_name_shapes_and_dtypes():
         decoder(states, final, mask, np.array([1, 3]))
 
 
+def test_decoder_errors_name_the_operation_and_every_input_shape_and_dtype():
+    model = make_model("bahdanau")
+    source = np.array([[3, 4, 0]])
+    mask = source != PAD
+    states, final = model.encoder(source, mask)
+    decoder = model.decoder
+    with pytest.raises(ShapeError) as caught:
+        decoder.start(states, final, np.zeros_like(mask))
+    assert str(caught.value) == (
+        "BahdanauDecoder.start: every source row needs at least one real token (True in source_mask), but source rows "
+        "[0] have none; drop them from the batch; got encoder_states (1, 3, 6) float64, encoder_final (1, 6) float64, "
+        "source_mask (1, 3) bool")
+    with pytest.raises(ShapeError, match=r"^BahdanauDecoder.start: expected encoder_states \(B, S, De\) .*; got "
+                                         r"encoder_states \(3, 6\) float64, encoder_final \(1, 6\) float64"):
+        decoder.start(states.data[0], final, mask)
+    state = decoder.start(states, final, mask)
+    with pytest.raises(ShapeError, match=r"^BahdanauDecoder.step: token_ids must be integers \(B,\) with B = 1; got "
+                                         r"token_ids \(2,\) int64, hidden \(1, 3\) float64$"):
+        decoder.step(np.array([1, 3]), state)
+    with pytest.raises(ShapeError, match=r"^BahdanauDecoder: target_in must lie in \[0, 5\), but they range from 1 "
+                                         r"to 9; got target_in \(1, 2\) int64, encoder_final \(1, 6\) float64$"):
+        decoder(states, final, mask, np.array([[1, 9]]))
+    with pytest.raises(ShapeError, match=r"^Seq2Seq.loss: target_ids must be integers \(B, T\) with T >= 1 and B = 1; "
+                                         r"got target_ids \(1, 0\) int64, source_ids \(1, 3\) int64$"):
+        model.loss(source, mask, np.zeros((1, 0), np.int64))
+    with pytest.raises(ValueError, match=r"^Seq2Seq.beam_search: beam_size must be an integer >= 1; got "
+                                         r"beam_size=1.5$"):
+        model.beam_search(source, mask, beam_size=1.5, max_length=3)
+
+
 def test_construction_errors():
     with pytest.raises(ShapeError, match="hidden_size .3. must equal encoder_size .6."):
         LuongDecoder(VOCAB, EMBED, 3, 6, score="dot")
@@ -422,9 +452,9 @@ def test_construction_errors():
     with pytest.raises(ValueError, match="window"):
         LuongDecoder(VOCAB, EMBED, 3, 6, attention="local-m", window=-1)
     encoder = Seq2SeqEncoder(VOCAB, EMBED, 3, dtype=np.float32, rng=0)
-    with pytest.raises(DTypeError, match="float32 but the decoder's are float64"):
+    with pytest.raises(DTypeError, match="must share a dtype.*float32 parameters.*float64 parameters"):
         Seq2Seq(encoder, BahdanauDecoder(VOCAB, EMBED, 3, 6, dtype=np.float64, rng=0), BOS, EOS, PAD)
-    with pytest.raises(ShapeError, match="output_size 6 differs"):
+    with pytest.raises(ShapeError, match="output_size must equal.*output_size 6.*encoder_size 4"):
         Seq2Seq(encoder, BahdanauDecoder(VOCAB, EMBED, 3, 4, dtype=np.float32, rng=0), BOS, EOS, PAD)
     with pytest.raises(ValueError, match="distinct"):
         Seq2Seq(encoder, BahdanauDecoder(VOCAB, EMBED, 3, 6, dtype=np.float32, rng=0), BOS, BOS, PAD)

@@ -14,7 +14,13 @@ from tinyattn.attention.decoders import BahdanauDecoder, Decoder, DecoderState, 
 from tinyattn.attention.han import HierarchicalAttentionNetwork
 from tinyattn.attention.local import PositionPredictor, gaussian, local_attend, window_mask
 from tinyattn.attention.scores import (
-    AdditiveScore, DotScore, GeneralScore, LocationScore, ScaledDotScore, Score, make_score,
+    AdditiveScore,
+    DotScore,
+    GeneralScore,
+    LocationScore,
+    ScaledDotScore,
+    Score,
+    make_score,
 )
 from tinyattn.attention.seq2seq import Seq2Seq, Seq2SeqEncoder
 

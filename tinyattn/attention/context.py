@@ -18,39 +18,12 @@ import math
 
 import numpy as np
 
-from tinyattn import ops
+from tinyattn.attention import _checks
 from tinyattn.attention.attend import attend
-from tinyattn.errors import DTypeError, ShapeError
 from tinyattn.nn import init
 from tinyattn.nn.layers import Linear
 from tinyattn.nn.module import Module, Parameter
-from tinyattn.primitive import as_array
 from tinyattn.random import generator
-
-
-def check_sequence(op, h, mask, input_size, dtype):
-    """Check h (B, T, D) and its mask (B, T) bool or None, as ContextAttention and StructuredSelfAttention take."""
-    data = as_array(h)
-    shapes = f"h {data.shape} {data.dtype}"
-    if mask is not None:
-        mask_data = as_array(mask)
-        shapes += f", mask {mask_data.shape} {mask_data.dtype}"
-    if data.dtype.kind != "f":
-        raise DTypeError(f"{op}: needs float h (B, T, D), got {shapes}")
-    if data.ndim != 3 or data.shape[-1] != input_size:
-        raise ShapeError(f"{op}: expected h (B, T, D) with D = input_size = {input_size}, got {shapes}")
-    if 0 in data.shape:
-        raise ShapeError(f"{op}: h has an empty axis; B and T must be at least 1, got {shapes}")
-    if data.dtype != dtype:
-        raise DTypeError(f"{op}: h is {data.dtype} but the parameters are {np.dtype(dtype)}; convert one "
-                         f"(h.astype(...) or module.astype(...)); got {shapes}")
-    if mask is None:
-        return None
-    if mask_data.dtype != np.bool_:
-        raise DTypeError(f"{op}: mask must be boolean (B, T), True = a real position; got {shapes}")
-    if mask_data.shape != data.shape[:2]:
-        raise ShapeError(f"{op}: mask must be (B, T) = {data.shape[:2]}, True = a real position; got {shapes}")
-    return mask_data
 
 
 class ContextAttention(Module):
@@ -80,15 +53,14 @@ class ContextAttention(Module):
 
     def forward(self, h, mask=None):
         """(output (B, D), weights (B, T)) for h (B, T, D) and mask (B, T) bool, True = real, or None."""
-        mask = check_sequence("ContextAttention", h, mask, self.input_size, self.context_vector.dtype)
-        batch = as_array(h).shape[0]
-        query = ops.broadcast_to(self.context_vector, (batch, self.attention_size))  # (Da,) -> (B, Da)
+        h, mask = _checks.sequence("ContextAttention", h, mask, self.input_size, self.context_vector.dtype)
+        query = self.context_vector.broadcast_to((h.shape[0], self.attention_size))  # (Da,) -> (B, Da)
         return attend(query, h, h, score=self.score, mask=mask)  # (B, D), (B, T)
 
     def score(self, query, keys):
         """scores = u_ctx . tanh(keys W + b): query (B, Da) (the context vector), keys (B, T, D) -> (B, T)."""
-        hidden = ops.tanh(self.projection(keys))  # (B, T, D) -> (B, T, Da)
-        return ops.squeeze(ops.matmul(hidden, ops.expand_dims(query, 2)), 2)  # (B, T, Da) @ (B, Da, 1) -> (B, T)
+        hidden = self.projection(keys).tanh()  # (B, T, D) -> (B, T, Da)
+        return (hidden @ query.expand_dims(2)).squeeze(2)  # (B, T, Da) @ (B, Da, 1) -> (B, T, 1) -> (B, T)
 
     def extra_repr(self):
         return f"{self.input_size}, attention_size={self.attention_size}"
@@ -114,18 +86,19 @@ class StructuredSelfAttention(Module):
 
     def __init__(self, input_size, attention_size, hops, dtype=np.float32, rng=None):
         super().__init__()
-        rng = generator(rng)
         self.input_size, self.attention_size, self.hops = input_size, attention_size, hops
+        rng = generator(rng)
         self.first_weight = init.xavier_uniform_(Parameter(np.empty((input_size, attention_size), dtype)), rng=rng)
         self.second_weight = init.xavier_uniform_(Parameter(np.empty((attention_size, hops), dtype)), rng=rng)
 
     def forward(self, h, mask=None):
         """(embedding (B, r, D), weights (B, r, T)) for h (B, T, D) and mask (B, T) bool, True = real, or None."""
-        mask = check_sequence("StructuredSelfAttention", h, mask, self.input_size, self.first_weight.dtype)
-        hidden = ops.tanh(ops.matmul(h, self.first_weight))  # (B, T, D) @ (D, da) -> (B, T, da)
-        scores = ops.swapaxes(ops.matmul(hidden, self.second_weight), 1, 2)  # (B, T, r) -> (B, r, T)
-        weights = ops.softmax(scores, axis=-1, mask=None if mask is None else mask[:, None, :])  # (B, r, T)
-        return ops.matmul(weights, h), weights  # (B, r, T) @ (B, T, D) -> (B, r, D)
+        h, mask = _checks.sequence("StructuredSelfAttention", h, mask, self.input_size, self.first_weight.dtype)
+        hidden = (h @ self.first_weight).tanh()  # (B, T, D) @ (D, da) -> (B, T, da)
+        scores = (hidden @ self.second_weight).swapaxes(1, 2)  # (B, T, da) @ (da, r) -> (B, T, r) -> (B, r, T)
+        hop_mask = None if mask is None else mask[:, None, :]  # (B, T) -> (B, 1, T): the same positions for every hop
+        weights = scores.softmax(axis=-1, mask=hop_mask)  # (B, r, T)
+        return weights @ h, weights  # (B, r, T) @ (B, T, D) -> (B, r, D)
 
     def penalty(self, weights):
         """``attention_penalty(weights)``: mean over the batch of ||A A^T - I||_F^2."""
@@ -148,13 +121,7 @@ def attention_penalty(weights):
     zero diagonal) and contributes ||I||_F^2 = r to the sum, with a zero gradient: a constant offset of r / B per
     such sequence, which does not change training. Leave such rows out before calling if the value matters.
     """
-    data = as_array(weights)
-    if data.dtype.kind != "f":
-        raise DTypeError(f"attention_penalty: needs float weights A (B, r, T), got {data.shape} {data.dtype}")
-    if data.ndim != 3 or 0 in data.shape:
-        raise ShapeError(f"attention_penalty: expected weights A (B, r, T) with no empty axis, got {data.shape} "
-                         f"{data.dtype}")
-    hops = data.shape[1]
-    gram = ops.matmul(weights, ops.swapaxes(weights, 1, 2))  # (B, r, T) @ (B, T, r) -> (B, r, r)
-    difference = gram - np.eye(hops, dtype=data.dtype)  # (B, r, r)
-    return ops.mean(ops.sum(difference * difference, axis=(1, 2)))  # squared Frobenius norm per row, then mean
+    weights = _checks.hop_weights("attention_penalty", weights)
+    gram = weights @ weights.swapaxes(1, 2)  # (B, r, T) @ (B, T, r) -> (B, r, r)
+    difference = gram - np.eye(weights.shape[1], dtype=weights.dtype)  # (B, r, r)
+    return (difference * difference).sum(axis=(1, 2)).mean()  # squared Frobenius norm per row, then mean

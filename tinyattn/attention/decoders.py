@@ -18,15 +18,14 @@ the decoder's size. What differs is how the source is seen afterwards:
 """
 import numpy as np
 
-from tinyattn import ops
+import tinyattn.functional as F
+from tinyattn.attention import _checks
 from tinyattn.attention.attend import attend
 from tinyattn.attention.local import LOCAL_KINDS, PositionPredictor, local_attend, local_m_centres, source_lengths
 from tinyattn.attention.scores import AdditiveScore, make_score
-from tinyattn.errors import DTypeError, ShapeError
 from tinyattn.nn.layers import Embedding, Linear
 from tinyattn.nn.module import Module
 from tinyattn.nn.recurrent import GRUCell
-from tinyattn.primitive import as_array
 from tinyattn.random import generator
 from tinyattn.tensor import Tensor
 
@@ -58,15 +57,8 @@ class DecoderState:
     def reorder(self, indices):
         """The state of batch rows `indices` (an integer array): every Tensor or array field indexed on axis 0."""
         indices = np.asarray(indices, dtype=np.int64)
-        rows = {}
-        for name, value in self.fields.items():
-            if isinstance(value, Tensor):
-                rows[name] = ops.getitem(value, indices)
-            elif isinstance(value, np.ndarray):
-                rows[name] = value[indices]
-            else:
-                rows[name] = value
-        return DecoderState(**rows)
+        return DecoderState(**{name: value[indices] if isinstance(value, (Tensor, np.ndarray)) else value
+                               for name, value in self.fields.items()})
 
     def __repr__(self):
         shapes = ", ".join(f"{name}={getattr(value, 'shape', value)}" for name, value in self.fields.items())
@@ -91,8 +83,9 @@ class Decoder(Module):
 
     def start(self, encoder_states, encoder_final, source_mask):
         """The state before the first step: s_0 = tanh(W_init encoder_final + b_init), plus what every step needs."""
-        source_mask = self._check_encoder_outputs(encoder_states, encoder_final, source_mask)
-        hidden = ops.tanh(self.bridge(encoder_final))  # (B, De) -> (B, H)
+        source_mask = _checks.encoder_outputs(f"{type(self).__name__}.start", encoder_states, encoder_final,
+                                              source_mask, self.encoder_size, self.dtype)
+        hidden = self.bridge(encoder_final).tanh()  # (B, De) -> (B, H)
         return DecoderState(hidden=hidden, keys=encoder_states, source_mask=source_mask,
                             source_lengths=source_lengths(source_mask), step=0,
                             **self._start_fields(encoder_states, encoder_final))
@@ -100,12 +93,8 @@ class Decoder(Module):
     def step(self, token_ids, state):
         """One output step fed the previous tokens y_{t-1} (B,): returns (logits (B, V), next state, weights (B, S)
         or None)."""
-        ids = as_array(token_ids)
-        batch = as_array(state.hidden).shape[0]
-        if ids.dtype.kind not in "iu" or ids.shape != (batch,):
-            raise ShapeError(f"{type(self).__name__}.step: token_ids must be integers (B,) = ({batch},), got "
-                             f"{ids.shape} {ids.dtype}")
-        _check_ids_in_range(f"{type(self).__name__}.step", "token_ids", ids, self.vocab_size)
+        ids = _checks.token_ids(f"{type(self).__name__}.step", "token_ids", token_ids, state.hidden.shape[0], 1,
+                                self.vocab_size, hidden=state.hidden)
         return self._step(self.embedding(ids), state)
 
     def forward(self, encoder_states, encoder_final, source_mask, target_in):
@@ -113,21 +102,17 @@ class Decoder(Module):
 
         target_in (B, T) int -> logits (B, T, V) and weights (B, T, S) (None for the PlainDecoder).
         """
-        ids = as_array(target_in)
-        batch = as_array(encoder_final).shape[0]
-        if ids.dtype.kind not in "iu" or ids.ndim != 2 or ids.shape[0] != batch or ids.shape[1] == 0:
-            raise ShapeError(f"{type(self).__name__}: target_in must be integers (B, T) with B = {batch} and T >= 1, "
-                             f"got {ids.shape} {ids.dtype}")
-        _check_ids_in_range(type(self).__name__, "target_in", ids, self.vocab_size)
         state = self.start(encoder_states, encoder_final, source_mask)
+        ids = _checks.token_ids(type(self).__name__, "target_in", target_in, state.hidden.shape[0], 2, self.vocab_size,
+                                encoder_final=encoder_final)
         embedded = self.embedding(ids)  # (B, T, E), one lookup for all steps
         logits, weights = [], []
         for t in range(ids.shape[1]):
             step_logits, state, step_weights = self._step(embedded[:, t], state)
             logits.append(step_logits)
             weights.append(step_weights)
-        logits = ops.stack(*logits, axis=1)  # T x (B, V) -> (B, T, V)
-        return logits, (None if weights[0] is None else ops.stack(*weights, axis=1))  # (B, T, S)
+        logits = F.stack(logits, axis=1)  # T x (B, V) -> (B, T, V)
+        return logits, (None if weights[0] is None else F.stack(weights, axis=1))  # T x (B, S) -> (B, T, S)
 
     def _start_fields(self, encoder_states, encoder_final):
         return {}
@@ -135,32 +120,6 @@ class Decoder(Module):
     def _step(self, embedded, state):
         raise NotImplementedError
 
-    def _check_encoder_outputs(self, encoder_states, encoder_final, source_mask):
-        op = f"{type(self).__name__}.start"
-        states, final, mask = as_array(encoder_states), as_array(encoder_final), as_array(source_mask)
-        shapes = (f"encoder_states {states.shape} {states.dtype}, encoder_final {final.shape} {final.dtype}, "
-                  f"source_mask {mask.shape} {mask.dtype}")
-        if states.ndim != 3 or final.ndim != 2 or states.shape[0] != final.shape[0] or states.shape[1] == 0:
-            raise ShapeError(f"{op}: expected encoder_states (B, S, De) with S >= 1 and encoder_final (B, De), got "
-                             f"{shapes}")
-        if states.shape[2] != self.encoder_size or final.shape[1] != self.encoder_size:
-            raise ShapeError(f"{op}: this decoder was made for encoder_size {self.encoder_size}, got {shapes}")
-        if states.dtype != self.dtype or final.dtype != self.dtype:
-            raise DTypeError(f"{op}: the decoder's parameters are {self.dtype} but got {shapes}; convert one "
-                             f"(model.astype(...))")
-        if mask.dtype != np.bool_ or mask.shape != states.shape[:2]:
-            raise ShapeError(f"{op}: source_mask must be boolean (B, S) = {states.shape[:2]}, True = a real token; "
-                             f"got {shapes}")
-        if not mask.any(axis=1).all():
-            raise ShapeError(f"{op}: every source row needs at least one real token (True in source_mask); rows "
-                             f"{np.flatnonzero(~mask.any(axis=1)).tolist()} have none ({shapes})")
-        return mask
-
-
-def _check_ids_in_range(op, name, ids, vocab_size):
-    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
-        raise ShapeError(f"{op}: {name} must lie in [0, {vocab_size}), got values {ids.min()} to {ids.max()} "
-                         f"(shape {ids.shape})")
 
 
 class _DeepOutput(Module):
@@ -173,7 +132,7 @@ class _DeepOutput(Module):
         self.output = Linear(hidden_size, vocab_size, dtype=dtype, rng=rng)
 
     def forward(self, *parts):
-        return self.output(ops.tanh(self.readout(ops.concatenate(*parts, axis=-1))))
+        return self.output(self.readout(F.concatenate(parts, axis=-1)).tanh())
 
 
 class PlainDecoder(Decoder):
@@ -197,7 +156,7 @@ class PlainDecoder(Decoder):
         return {"summary": encoder_final}
 
     def _step(self, embedded, state):
-        hidden = self.cell(ops.concatenate(embedded, state.summary, axis=-1), state.hidden)  # (B, H)
+        hidden = self.cell(F.concatenate([embedded, state.summary], axis=-1), state.hidden)  # (B, E + De) -> (B, H)
         logits = self.deep_output(hidden, state.summary, embedded)  # (B, V)
         return logits, state.replace(hidden=hidden, step=state.step + 1), None
 
@@ -231,7 +190,7 @@ class BahdanauDecoder(Decoder):
             return self.score(query, keys, projected_keys=state.projected_keys)
 
         context, weights = attend(state.hidden, state.keys, state.keys, score, mask=state.source_mask)  # (B, De)
-        hidden = self.cell(ops.concatenate(embedded, context, axis=-1), state.hidden)  # (B, H)
+        hidden = self.cell(F.concatenate([embedded, context], axis=-1), state.hidden)  # (B, E + De) -> (B, H)
         logits = self.deep_output(hidden, context, embedded)  # (B, V)
         return logits, state.replace(hidden=hidden, step=state.step + 1), weights
 
@@ -256,15 +215,9 @@ class LuongDecoder(Decoder):
                  dtype=np.float32, rng=None):
         if attention not in ("global",) + LOCAL_KINDS:
             raise ValueError(f"LuongDecoder: attention must be 'global', 'local-m' or 'local-p', got {attention!r}")
-        if int(window) != window or window < 0:
-            raise ValueError(f"LuongDecoder: window (the half-width D) must be an integer >= 0, got {window!r}")
-        if score in ("dot", "scaled_dot") and hidden_size != encoder_size:
-            raise ShapeError(f"LuongDecoder: score={score!r} compares h_t with the encoder states directly, so "
-                             f"hidden_size ({hidden_size}) must equal encoder_size ({encoder_size}, twice the "
-                             f"bidirectional encoder's hidden size); use 'general' or 'concat' otherwise")
-        if score == "location" and max_source_length is None:
-            raise ValueError("LuongDecoder: score='location' has one weight per source position; pass "
-                             "max_source_length")
+        _checks.half_width("LuongDecoder", window)
+        _checks.score_sizes("LuongDecoder", score, hidden_size, encoder_size, max_source_length,
+                            names=("hidden_size", "encoder_size", "max_source_length"))
         super().__init__(vocab_size, embed_size, hidden_size, encoder_size, padding_idx, dtype, rng)
         self.score_name, self.attention, self.window, self.input_feeding = score, attention, int(window), input_feeding
         attention_size = attention_size or hidden_size
@@ -279,14 +232,13 @@ class LuongDecoder(Decoder):
         del self.rng
 
     def _start_fields(self, encoder_states, encoder_final):
-        batch = as_array(encoder_final).shape[0]
-        fields = {"attentional": np.zeros((batch, self.hidden_size), self.dtype)}  # h~_0 = 0
+        fields = {"attentional": np.zeros((encoder_final.shape[0], self.hidden_size), self.dtype)}  # h~_0 = 0
         if isinstance(self.score, AdditiveScore):
             fields["projected_keys"] = self.score.project_keys(encoder_states)  # (B, S, A), once per sentence
         return fields
 
     def _step(self, embedded, state):
-        step_input = ops.concatenate(embedded, state.attentional, axis=-1) if self.input_feeding else embedded
+        step_input = F.concatenate([embedded, state.attentional], axis=-1) if self.input_feeding else embedded
         hidden = self.cell(step_input, state.hidden)  # (B, H)
         if isinstance(self.score, AdditiveScore):
             def score(query, keys):
@@ -302,7 +254,7 @@ class LuongDecoder(Decoder):
                 centres = self.predictor(hidden, state.source_lengths)  # (B,) Tensor in [0, S_b - 1]
             context, weights = local_attend(hidden, state.keys, state.keys, score, state.source_mask, centres,
                                             self.window, use_gaussian=self.attention == "local-p")
-        attentional = ops.tanh(self.combine(ops.concatenate(context, hidden, axis=-1)))  # h~_t (B, H)
+        attentional = self.combine(F.concatenate([context, hidden], axis=-1)).tanh()  # h~_t: (B, De + H) -> (B, H)
         logits = self.output(attentional)  # (B, V)
         return logits, state.replace(hidden=hidden, attentional=attentional, step=state.step + 1), weights
 

@@ -10,13 +10,12 @@ every token adds a negative term; 1: the mean log-probability per token).
 """
 import numpy as np
 
-from tinyattn import ops
 from tinyattn.engine import no_grad
 
 
 def _log_probs(logits, banned):
     """log_softmax of the logits (B, V) as an array, with the banned tokens (V,) bool at -inf."""
-    return ops.log_softmax(logits, axis=-1, mask=~banned).data  # (B, V)
+    return logits.log_softmax(axis=-1, mask=~banned).data  # (B, V)
 
 
 def _banned_tokens(vocab_size, bos_id, pad_id):

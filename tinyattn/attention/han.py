@@ -12,13 +12,12 @@ Both levels' weights come back with the logits: they say which words of which se
 """
 import numpy as np
 
-from tinyattn import ops
+import tinyattn.functional as F
+from tinyattn.attention import _checks
 from tinyattn.attention.context import ContextAttention
-from tinyattn.errors import DTypeError, ShapeError
 from tinyattn.nn.layers import Embedding, Linear
 from tinyattn.nn.module import Module
 from tinyattn.nn.recurrent import GRU
-from tinyattn.primitive import as_array
 from tinyattn.random import generator
 
 
@@ -62,7 +61,7 @@ class HierarchicalAttentionNetwork(Module):
     def forward(self, ids, mask=None):
         """(logits (B, C), word_weights (B, S, W), sentence_weights (B, S)) for ids (B, S, W) and an optional
         mask (B, S, W) bool, True = a real word (default: ids != padding_idx)."""
-        ids, word_mask = self._check(ids, mask)
+        ids, word_mask = _checks.documents(type(self).__name__, ids, mask, self.vocab_size, self.padding_idx)
         batch, sentences, words = ids.shape
         sentence_mask = word_mask.any(axis=2)  # (B, S): a sentence is real if it has a real word
         # The word level runs on the N real sentences only (a padded sentence would cost as much and give zeros).
@@ -79,34 +78,6 @@ class HierarchicalAttentionNetwork(Module):
         document, sentence_weights = self.sentence_attention(sentence_states, sentence_mask)  # (B, 2Hs), (B, S)
         return self.classifier(document), word_weights, sentence_weights  # (B, C), (B, S, W), (B, S)
 
-    def _check(self, ids, mask):
-        """ids as an integer array (B, S, W) and the word mask (B, S, W) bool, after checking both."""
-        op = "HierarchicalAttentionNetwork"
-        ids = np.asarray(as_array(ids))
-        shapes = f"ids {ids.shape} {ids.dtype}"
-        if mask is not None:
-            mask = np.asarray(as_array(mask))
-            shapes += f", mask {mask.shape} {mask.dtype}"
-        if ids.dtype.kind not in "iu":
-            raise DTypeError(f"{op}: needs integer token ids (B, S, W), got {shapes}")
-        if ids.ndim != 3 or 0 in ids.shape:
-            raise ShapeError(f"{op}: expected ids (B, S, W) (documents, sentences, words) with no empty axis, got "
-                             f"{shapes}")
-        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
-            raise ShapeError(f"{op}: token ids must lie in [0, {self.vocab_size}), got values from {ids.min()} to "
-                             f"{ids.max()} in {shapes}")
-        if mask is None:
-            mask = np.ones(ids.shape, bool) if self.padding_idx is None else ids != self.padding_idx
-        elif mask.dtype != np.bool_:
-            raise DTypeError(f"{op}: mask must be boolean (B, S, W), True = a real word; got {shapes}")
-        elif mask.shape != ids.shape:
-            raise ShapeError(f"{op}: mask must have the ids' shape (B, S, W) = {ids.shape}; got {shapes}")
-        empty = np.flatnonzero(~mask.any(axis=(1, 2)))
-        if empty.size:
-            raise ShapeError(f"{op}: documents {empty.tolist()} have no real word (every position is padding), so "
-                             f"there is nothing to classify; drop them from the batch ({shapes})")
-        return ids, mask
-
     def extra_repr(self):
         return f"vocab_size={self.vocab_size}, num_classes={self.num_classes}, padding_idx={self.padding_idx}"
 
@@ -117,8 +88,7 @@ def _place_rows(values, rows, leading_shape):
     A gather from [zeros; values]: position p takes row 1 + k if p == rows[k], else row 0 (zeros), so the
     gradient of each row of `values` is the gradient at its own position and padded positions pass none.
     """
-    data = as_array(values)
     source = np.zeros(int(np.prod(leading_shape)), np.int64)  # every position reads the zero row ...
     source[rows] = np.arange(1, len(rows) + 1)  # ... except the real ones, which read their own row
-    table = ops.concatenate(np.zeros((1,) + data.shape[1:], data.dtype), values, axis=0)  # (1 + N, ...)
-    return ops.take(table, source.reshape(leading_shape), axis=0)  # (*leading_shape, ...)
+    table = F.concatenate([np.zeros((1,) + values.shape[1:], values.dtype), values], axis=0)  # (1 + N, ...)
+    return F.take(table, source.reshape(leading_shape), axis=0)  # (N + 1, ...) -> (*leading_shape, ...)

@@ -23,12 +23,12 @@ import math
 
 import numpy as np
 
-from tinyattn import ops
-from tinyattn.errors import DTypeError, ShapeError
+from tinyattn.attention import _checks
 from tinyattn.nn import init
 from tinyattn.nn.module import Module, Parameter
 from tinyattn.primitive import as_array
 from tinyattn.random import generator
+from tinyattn.tensor import as_tensor
 
 LOCAL_KINDS = ("local-m", "local-p")
 
@@ -39,13 +39,10 @@ def window_mask(centres, length, window):
     centres (B,) numbers (a Tensor's values are used; rounding is to the nearest integer, halves to even), length S,
     window D >= 0 -> mask (B, S) bool, True = inside. A window is 2D + 1 positions wide, fewer at the edges.
     """
-    if window < 0 or int(window) != window:
-        raise ValueError(f"window_mask: the half-width D must be a non-negative integer, got {window!r}")
-    centres = np.rint(np.asarray(as_array(centres), dtype=np.float64))
-    if centres.ndim != 1:
-        raise ShapeError(f"window_mask: centres must be (B,), got shape {centres.shape}")
+    centres = _checks.window_centres("window_mask", centres, window)
+    centres = np.rint(np.asarray(centres, dtype=np.float64))  # (B,)
     positions = np.arange(length)
-    return np.abs(positions[None, :] - centres[:, None]) <= window  # (B, S)
+    return np.abs(positions[None, :] - centres[:, None]) <= window  # (1, S) - (B, 1) -> (B, S)
 
 
 def gaussian(centres, length, sigma):
@@ -55,14 +52,10 @@ def gaussian(centres, length, sigma):
     1 at s = centres[b]. Its derivative in the centre is g * (s - p) / sigma^2, which pulls p_t towards the positions
     whose weight the loss wants to grow.
     """
-    if not sigma > 0:
-        raise ValueError(f"gaussian: sigma must be positive, got {sigma!r}")
-    dtype = as_array(centres).dtype
-    if dtype.kind != "f":
-        raise DTypeError(f"gaussian: centres must be floats, got {dtype} of shape {as_array(centres).shape}")
-    positions = np.arange(length, dtype=dtype)[None, :]  # (1, S)
-    distances = positions - ops.expand_dims(centres, 1)  # (1, S) - (B, 1) -> (B, S)
-    return ops.exp(distances * distances * dtype.type(-1.0 / (2.0 * sigma * sigma)))
+    centres = _checks.gaussian_centres("gaussian", centres, sigma)
+    positions = np.arange(length, dtype=centres.dtype)[None, :]  # (1, S)
+    distances = positions - centres.expand_dims(1)  # (1, S) - (B, 1) -> (B, S)
+    return (distances * distances * centres.dtype.type(-1.0 / (2.0 * sigma * sigma))).exp()
 
 
 def local_m_centres(step, source_lengths):
@@ -91,8 +84,8 @@ class PositionPredictor(Module):
         self.vector = init.uniform_(Parameter(np.empty(hidden_size, dtype)), -bound, bound, rng)
 
     def forward(self, query, source_lengths):
-        hidden = ops.tanh(ops.matmul(query, self.weight))  # (B, Dq) @ (Dq, A) -> (B, A)
-        fraction = ops.sigmoid(ops.matmul(hidden, self.vector))  # (B, A) @ (A,) -> (B,)
+        hidden = (query @ self.weight).tanh()  # (B, Dq) @ (Dq, A) -> (B, A)
+        fraction = (hidden @ self.vector).sigmoid()  # (B, A) @ (A,) -> (B,)
         last = (np.asarray(source_lengths) - 1).astype(self.weight.dtype)  # S_b - 1, the last real position
         return fraction * last
 
@@ -108,11 +101,11 @@ def local_attend(query, keys, values, score, mask, centres, window, use_gaussian
     ``gaussian(centres, S, max(window, 1) / 2)`` when `use_gaussian` (local-p); context = sum_s weights[s] values[s].
     Positions outside the window or masked get weight exactly 0.
     """
-    length = as_array(keys).shape[1]
+    length = keys.shape[1]
     inside = window_mask(centres, length, window) & as_array(mask)  # (B, S): the window's real keys
-    scores = score(query, keys)  # (B, S)
-    weights = ops.softmax(scores, axis=-1, mask=inside)  # (B, S), zero outside the window
+    scores = as_tensor(score(query, keys))  # (B, S)
+    weights = scores.softmax(axis=-1, mask=inside)  # (B, S), zero outside the window
     if use_gaussian:
-        weights = weights * gaussian(centres, length, sigma=max(window, 1) / 2.0)
-    context = ops.matmul(ops.expand_dims(weights, 1), values)  # (B, 1, S) @ (B, S, Dv) -> (B, 1, Dv)
-    return ops.squeeze(context, 1), weights
+        weights = weights * gaussian(centres, length, sigma=max(window, 1) / 2.0)  # (B, S)
+    context = weights.expand_dims(1) @ values  # (B, 1, S) @ (B, S, Dv) -> (B, 1, Dv)
+    return context.squeeze(1), weights  # (B, Dv), (B, S)

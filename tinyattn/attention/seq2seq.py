@@ -18,16 +18,16 @@ target_ids (B, T) int: the target tokens, then eos, then pad_id.
 """
 import numpy as np
 
-from tinyattn import ops
+import tinyattn.functional as F
+from tinyattn.attention import _checks
 from tinyattn.attention.decoders import Decoder
 from tinyattn.attention.decoding import beam_search, greedy_search
-from tinyattn.errors import DTypeError, ShapeError
+from tinyattn.engine import no_grad
 from tinyattn.nn.layers import Embedding
 from tinyattn.nn.module import Module
 from tinyattn.nn.recurrent import GRU
 from tinyattn.primitive import as_array
 from tinyattn.random import generator
-from tinyattn.engine import no_grad
 
 
 class Seq2SeqEncoder(Module):
@@ -54,31 +54,9 @@ class Seq2SeqEncoder(Module):
         return self.embedding.weight.dtype
 
     def forward(self, source_ids, source_mask):
-        source_mask = check_source("Seq2SeqEncoder", source_ids, source_mask, self.vocab_size)
+        source_mask = _checks.source("Seq2SeqEncoder", source_ids, source_mask, self.vocab_size)
         states, final = self.gru(self.embedding(source_ids), mask=source_mask)  # (B, S, 2H), (2, B, H)
-        return states, ops.concatenate(final[0], final[1], axis=-1)  # (2, B, H) -> (B, 2H)
-
-
-def check_source(op, source_ids, source_mask, vocab_size):
-    """Check ids (B, S) integers in [0, vocab_size) and mask (B, S) bool with a real token in every row; return the
-    mask as an array."""
-    ids, mask = as_array(source_ids), as_array(source_mask)
-    shapes = f"source_ids {ids.shape} {ids.dtype}, source_mask {mask.shape} {mask.dtype}"
-    if ids.dtype.kind not in "iu":
-        raise DTypeError(f"{op}: source_ids must be integers, got {shapes}")
-    if mask.dtype != np.bool_:
-        raise DTypeError(f"{op}: source_mask must be boolean, True = a real token; got {shapes}")
-    if ids.ndim != 2 or 0 in ids.shape or mask.shape != ids.shape:
-        raise ShapeError(f"{op}: expected source_ids (B, S) with B, S >= 1 and a source_mask of the same shape, got "
-                         f"{shapes}")
-    if ids.min() < 0 or ids.max() >= vocab_size:
-        raise ShapeError(f"{op}: source_ids must lie in [0, {vocab_size}), got values {ids.min()} to {ids.max()} "
-                         f"({shapes})")
-    empty = ~mask.any(axis=1)
-    if empty.any():
-        raise ShapeError(f"{op}: every source row needs at least one real token (True in source_mask); rows "
-                         f"{np.flatnonzero(empty).tolist()} have none ({shapes})")
-    return mask
+        return states, F.concatenate([final[0], final[1]], axis=-1)  # (2, B, H) -> (B, 2H)
 
 
 class Seq2Seq(Module):
@@ -93,20 +71,7 @@ class Seq2Seq(Module):
         if not isinstance(decoder, Decoder):
             raise TypeError(f"Seq2Seq: decoder must be a PlainDecoder, BahdanauDecoder or LuongDecoder, got "
                             f"{type(decoder).__name__}")
-        if encoder.output_size != decoder.encoder_size:
-            raise ShapeError(f"Seq2Seq: the encoder's output_size {encoder.output_size} differs from the decoder's "
-                             f"encoder_size {decoder.encoder_size}")
-        if encoder.dtype != decoder.dtype:
-            raise DTypeError(f"Seq2Seq: the encoder's parameters are {encoder.dtype} but the decoder's are "
-                             f"{decoder.dtype}; convert one (model.astype(...))")
-        special = {"bos_id": bos_id, "eos_id": eos_id, "pad_id": pad_id}
-        if len(set(special.values())) != 3 or not all(0 <= v < decoder.vocab_size for v in special.values()):
-            raise ValueError(f"Seq2Seq: bos_id, eos_id and pad_id must be distinct ids in [0, {decoder.vocab_size}), "
-                             f"got {special}")
-        if decoder.embedding.padding_idx not in (None, pad_id):
-            raise ValueError(f"Seq2Seq: pad_id {pad_id} differs from the decoder's padding_idx "
-                             f"{decoder.embedding.padding_idx}, whose embedding row stays frozen at zero; make the "
-                             f"decoder with padding_idx={pad_id}")
+        _checks.encoder_decoder("Seq2Seq", encoder, decoder, {"bos_id": bos_id, "eos_id": eos_id, "pad_id": pad_id})
         self.encoder, self.decoder = encoder, decoder
         self.bos_id, self.eos_id, self.pad_id = int(bos_id), int(eos_id), int(pad_id)
 
@@ -121,16 +86,18 @@ class Seq2Seq(Module):
 
         target_ids (B, T) int: each row its tokens, eos, then pad_id.
         """
-        targets = self._check_targets(source_ids, target_ids)
+        batch = as_array(source_ids).shape[0]
+        targets = _checks.token_ids("Seq2Seq.loss", "target_ids", target_ids, batch, 2, source_ids=source_ids)
+        targets = targets.astype(np.int64, copy=False)
         bos = np.full((targets.shape[0], 1), self.bos_id, dtype=targets.dtype)
         target_in = np.concatenate([bos, targets[:, :-1]], axis=1)  # (B, T): shifted right by one
         logits, _ = self(source_ids, source_mask, target_in)
-        return ops.cross_entropy(logits, targets, ignore_index=self.pad_id)
+        return F.cross_entropy(logits, targets, ignore_index=self.pad_id)
 
     def greedy(self, source_ids, source_mask, max_length):
         """The most probable token at each step, until eos or max_length: ids (B, L) int64 and weights (B, L, S)
         (an array, None for the PlainDecoder); L <= max_length; after eos a row holds pad_id and zero weights."""
-        self._check_max_length("greedy", max_length)
+        _checks.counts("Seq2Seq.greedy", max_length=max_length)
         states, final, mask = self._encode(source_ids, source_mask)
         return greedy_search(self.decoder, states, final, mask, self.bos_id, self.eos_id, self.pad_id, max_length)
 
@@ -138,9 +105,7 @@ class Seq2Seq(Module):
         """Beam search (see tinyattn.attention.decoding.beam_search): each row's best hypothesis by
         log p(y | x) / length ** length_penalty, as ids (B, L) int64 and weights (B, L, S) or None, as greedy.
         beam_size = 1 gives exactly greedy's result."""
-        self._check_max_length("beam_search", max_length)
-        if int(beam_size) != beam_size or beam_size < 1:
-            raise ValueError(f"Seq2Seq.beam_search: beam_size must be an integer >= 1, got {beam_size!r}")
+        _checks.counts("Seq2Seq.beam_search", max_length=max_length, beam_size=beam_size)
         states, final, mask = self._encode(source_ids, source_mask)
         return beam_search(self.decoder, states, final, mask, self.bos_id, self.eos_id, self.pad_id, int(beam_size),
                            max_length, length_penalty)
@@ -149,16 +114,3 @@ class Seq2Seq(Module):
         with no_grad():
             states, final = self.encoder(source_ids, source_mask)
         return states, final, as_array(source_mask)
-
-    def _check_targets(self, source_ids, target_ids):
-        targets, ids = as_array(target_ids), as_array(source_ids)
-        if targets.dtype.kind not in "iu" or targets.ndim != 2 or targets.shape[1] == 0 or \
-                targets.shape[0] != ids.shape[0]:
-            raise ShapeError(f"Seq2Seq.loss: target_ids must be integers (B, T) with T >= 1 and the sources' B, got "
-                             f"target_ids {targets.shape} {targets.dtype} and source_ids {ids.shape} {ids.dtype}")
-        return targets.astype(np.int64, copy=False)
-
-    @staticmethod
-    def _check_max_length(op, max_length):
-        if int(max_length) != max_length or max_length < 1:
-            raise ValueError(f"Seq2Seq.{op}: max_length must be an integer >= 1, got {max_length!r}")
