@@ -1,8 +1,8 @@
 """Checking backward passes against central finite differences, with a readable report on failure."""
 import numpy as np
 
-from tinyattn.errors import DTypeError, GradcheckError
 from tinyattn.engine import no_grad
+from tinyattn.errors import DTypeError, GradcheckError
 from tinyattn.tensor import Tensor
 
 
@@ -52,13 +52,13 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-6, rtol=1e-4, grad_output=None, see
             with no_grad():
                 return float(np.sum(upstream * fn(*inputs).data))
 
-        for (position, x), grad in zip(checked, analytic):
+        for (position, x), grad in zip(checked, analytic, strict=True):
             if x.size <= max_elementwise:
                 _check_elementwise(projected, position, x, grad, eps, atol, rtol)
             else:
                 _check_directions(projected, position, x, grad, eps, atol, rtol, rng, directions)
     finally:
-        for (_, x), grad, data in zip(checked, saved_grads, saved_data):
+        for (_, x), grad, data in zip(checked, saved_grads, saved_data, strict=True):
             x.grad, x.data = grad, data
     return True
 

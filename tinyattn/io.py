@@ -192,13 +192,14 @@ def _to_array(name, value, path):
     elif isinstance(value, (np.ndarray, np.generic)):  # before the Python types: np.float64 is a float
         array = np.asarray(value)
     else:
-        for scalar_type, python_type, _ in _SCALAR_TYPES:
-            if isinstance(value, python_type):
-                break
-        else:
+        # The first that fits: bool comes before int, which it subclasses.
+        matches = [(type_name, python_type) for type_name, python_type, _ in _SCALAR_TYPES
+                   if isinstance(value, python_type)]
+        if not matches:
             hint = " (convert it with np.asarray)" if isinstance(value, (list, tuple)) else ""
             raise TypeError(f"{where} holds a {type(value).__name__}{hint}; a checkpoint stores NumPy arrays, "
                             "Tensors, int, float, bool, str and nested mappings of them")
+        scalar_type, python_type = matches[0]
         if scalar_type == "int":
             try:
                 array = np.array(int(value), dtype=np.int64)

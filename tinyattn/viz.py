@@ -364,7 +364,8 @@ def highlight_tokens(tokens, weights, *, vmin=0.0, vmax=1.0):
         raise ShapeError(f"{where}: no tokens; nothing to draw")
     _check_finite(values, where, "weights")
     shades, _, _ = _scale(values, vmin, vmax, where)
-    spans = [_span(token, value, shade, WORD_COLOR, "word") for token, value, shade in zip(tokens, values, shades)]
+    spans = [_span(token, value, shade, WORD_COLOR, "word")
+             for token, value, shade in zip(tokens, values, shades, strict=True)]
     return '<p class="tinyattn-tokens">' + " ".join(spans) + "</p>"
 
 
@@ -416,7 +417,7 @@ def highlight_document(sentences, word_weights, sentence_weights, *, vmin=0.0, v
                        what=f"sentence {index} weight")
         spans = [_span(token, value, shade, WORD_COLOR, "word") for token, value, shade
                  in zip(sentence, all_words[starts[index]:starts[index + 1]],
-                        word_shades[starts[index]:starts[index + 1]])]
+                        word_shades[starts[index]:starts[index + 1]], strict=True)]
         lines.append(f'<p class="tinyattn-sentence">{marker} ' + " ".join(spans) + "</p>")
     lines.append("</div>")
     return "\n".join(lines)

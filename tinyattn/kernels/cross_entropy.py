@@ -20,8 +20,8 @@ The NumPy references come first; the Numba kernels follow, one pass over each ro
 """
 import numpy as np
 
-from tinyattn.kernels.exp import exp_row_inplace, exp_scratch, numbers
-from tinyattn.kernels.softmax import as_rows
+from tinyattn.kernels.exp import exp_scratch, numbers
+from tinyattn.kernels.softmax import as_rows, softmax_row_inplace
 from tinyattn.kernels.switch import FASTMATH, Kernel, jit
 
 
@@ -89,13 +89,7 @@ def cross_entropy_rows(logits, targets, ignore_index, keep_weight, smooth_weight
             value = logits[row, j] - peak
             row_probs[j] = value
             shifted_total += value
-        exp_row_inplace(row_probs, numbers, bits)
-        total = numbers.zero
-        for j in range(row_probs.shape[0]):
-            total += row_probs[j]
-        inverse = numbers.one / total
-        for j in range(row_probs.shape[0]):
-            row_probs[j] *= inverse
+        total = softmax_row_inplace(row_probs, numbers, bits)
         target = targets[row]
         if target == ignore_index:
             losses[row] = numbers.zero

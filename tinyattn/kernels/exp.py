@@ -1,4 +1,4 @@
-"""exp of non-positive numbers, in a form Numba can vectorise; and the typed constants every kernel uses.
+"""exp of non-positive numbers, in a form Numba can vectorise; the kernels' dtypes and the typed constants they use.
 
 Inside a Numba loop ``np.exp`` is a scalar call into libm, which does not vectorise (the PyPI llvmlite has no
 vector math library), and a softmax written that way is slower than NumPy's. The kernels therefore use this exp,
@@ -22,6 +22,10 @@ from typing import NamedTuple
 import numpy as np
 
 from tinyattn.kernels.switch import FASTMATH, Kernel, jit
+
+#: The float dtypes the kernels are written and compiled for; an op checks its input against these before it calls a
+#: kernel, so that an int or float16 array gets an error naming the op rather than a Numba typing error.
+KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class Numbers(NamedTuple):
@@ -59,7 +63,7 @@ def _numbers(dtype):
     )
 
 
-_NUMBERS = {np.dtype(np.float32): _numbers(np.float32), np.dtype(np.float64): _numbers(np.float64)}
+_NUMBERS = {dtype: _numbers(dtype) for dtype in KERNEL_DTYPES}
 _BITS = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
 
 
@@ -75,7 +79,8 @@ def exp_scratch(size, dtype):
 
 @jit(fastmath=FASTMATH)
 def exp_row_inplace(row, numbers, bits):
-    """row[j] = exp(row[j]) for a 1-D row of values <= 0; `bits` comes from exp_scratch(len(row), row.dtype)."""
+    """row[j] = exp(row[j]) for a 1-D row of values <= 0; returns the sum of the exps, added up in the last pass
+    (softmax, log_softmax and cross-entropy need it). `bits` comes from exp_scratch(len(row), row.dtype)."""
     powers = bits.view(row.dtype)
     for j in range(row.shape[0]):
         above = row[j] > numbers.exp_low
@@ -88,8 +93,11 @@ def exp_row_inplace(row, numbers, bits):
         row[j] = poly
         # The exponent field of 2**n, written as an integer; 0 (the float 0.0) where x was below exp_low.
         bits[j] = (n + numbers.exponent_bias) * numbers.exponent_unit if above else numbers.zero
+    total = numbers.zero
     for j in range(row.shape[0]):
         row[j] = row[j] * powers[j]
+        total += row[j]
+    return total
 
 
 def exp_nonpositive_reference(values):

@@ -93,6 +93,19 @@ def logits_row(scores, keep, bias, mask_kind, scale, numbers, row, out):
     return peak
 
 
+# inline="always": Numba copies the body into each row loop that calls it (softmax_rows, cross_entropy_rows), so the
+# call costs nothing per row.
+@jit(fastmath=FASTMATH, inline="always")
+def softmax_row_inplace(shifted, numbers, bits):
+    """shifted[:] = exp(shifted) / sum(exp(shifted)) for a 1-D row of logits minus their max (so <= 0, one of them
+    0); returns the sum of the exps, which is >= 1. `bits` comes from exp_scratch(len(shifted), shifted.dtype)."""
+    total = exp_row_inplace(shifted, numbers, bits)
+    inverse = numbers.one / total
+    for j in range(shifted.shape[0]):
+        shifted[j] *= inverse
+    return total
+
+
 @jit(fastmath=FASTMATH)
 def softmax_rows(scores, keep, bias, mask_kind, scale, numbers, bits, out):
     for row in range(scores.shape[0]):
@@ -103,13 +116,7 @@ def softmax_rows(scores, keep, bias, mask_kind, scale, numbers, bits, out):
             continue
         for j in range(weights.shape[0]):
             weights[j] -= peak
-        exp_row_inplace(weights, numbers, bits)
-        total = numbers.zero
-        for j in range(weights.shape[0]):
-            total += weights[j]
-        inverse = numbers.one / total
-        for j in range(weights.shape[0]):
-            weights[j] *= inverse
+        softmax_row_inplace(weights, numbers, bits)
 
 
 @jit(fastmath=FASTMATH)
@@ -125,11 +132,7 @@ def log_softmax_rows(scores, keep, bias, mask_kind, scale, numbers, bits, exps, 
         for j in range(log_probs.shape[0]):
             log_probs[j] -= peak
             exps[j] = log_probs[j]
-        exp_row_inplace(exps, numbers, bits)
-        total = numbers.zero
-        for j in range(exps.shape[0]):
-            total += exps[j]
-        log_total = np.log(total)
+        log_total = np.log(exp_row_inplace(exps, numbers, bits))
         for j in range(log_probs.shape[0]):
             log_probs[j] -= log_total
         lse[row] = peak + log_total

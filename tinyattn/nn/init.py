@@ -11,6 +11,9 @@ import numpy as np
 from tinyattn.errors import ShapeError
 from tinyattn.random import generator
 
+#: The gain for a weight followed by a relu, sqrt(2): the relu zeroes half the variance (He et al., 2015).
+RELU_GAIN = math.sqrt(2.0)
+
 
 def fans(shape):
     """(fan_in, fan_out) of a weight of `shape` laid out (in, ..., out)."""
@@ -51,14 +54,14 @@ def xavier_normal_(tensor, gain=1.0, rng=None):
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), rng)
 
 
-def kaiming_uniform_(tensor, gain=math.sqrt(2.0), mode="fan_in", rng=None):
+def kaiming_uniform_(tensor, gain=RELU_GAIN, mode="fan_in", rng=None):
     """U(-a, a), a = gain * sqrt(3 / fan), fan = fan_in or fan_out (He et al., 2015); gain sqrt(2) suits relu."""
     fan = fans(tensor.shape)[0 if mode == "fan_in" else 1]
     bound = gain * math.sqrt(3.0 / fan)
     return uniform_(tensor, -bound, bound, rng)
 
 
-def kaiming_normal_(tensor, gain=math.sqrt(2.0), mode="fan_in", rng=None):
+def kaiming_normal_(tensor, gain=RELU_GAIN, mode="fan_in", rng=None):
     """N(0, std^2), std = gain / sqrt(fan) (He et al., 2015)."""
     fan = fans(tensor.shape)[0 if mode == "fan_in" else 1]
     return normal_(tensor, 0.0, gain / math.sqrt(fan), rng)

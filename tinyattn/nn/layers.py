@@ -8,8 +8,8 @@ import math
 import numpy as np
 
 from tinyattn import ops
-from tinyattn.functional import dropout
 from tinyattn.errors import ShapeError
+from tinyattn.functional import dropout
 from tinyattn.nn import init
 from tinyattn.nn.module import Module, Parameter
 from tinyattn.random import generator

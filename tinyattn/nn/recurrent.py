@@ -199,7 +199,7 @@ class _Layers(Module):
             output = ops.masked_fill(output, steps_mask[:, :, None], 0.0)  # zero outputs at padded steps
         if self.batch_first:
             output = ops.swapaxes(output, 0, 1)  # (T, B, D*H) -> (B, T, D*H)
-        return output, [ops.stack(*parts, axis=0) for parts in zip(*finals)]  # each (D*L, B, H)
+        return output, [ops.stack(*parts, axis=0) for parts in zip(*finals, strict=True)]  # each (D*L, B, H)
 
     def extra_repr(self):
         options = [f"num_layers={self.num_layers}"] if self.num_layers != 1 else []

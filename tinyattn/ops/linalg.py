@@ -1,8 +1,8 @@
 """Matrix multiplication: 1-D, 2-D and batched, with batch dims broadcast as in ``np.matmul``."""
 import numpy as np
 
-from tinyattn.errors import ShapeError
 from tinyattn.engine import unbroadcast
+from tinyattn.errors import ShapeError
 from tinyattn.primitive import primitive
 
 

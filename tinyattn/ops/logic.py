@@ -6,7 +6,7 @@ silently cut a gradient path: nothing downstream can ask them for one.
 import numpy as np
 
 from tinyattn.errors import OpError
-from tinyattn.primitive import as_array, _op_error
+from tinyattn.primitive import _op_error, as_array
 from tinyattn.tensor import Tensor
 
 

@@ -6,9 +6,10 @@ softmax probabilities, from which the backward pass is a single elementwise step
 import numpy as np
 
 from tinyattn.kernels import cross_entropy as kernels
+from tinyattn.kernels.exp import KERNEL_DTYPES
+from tinyattn.ops.elementwise import stable_sigmoid
 from tinyattn.primitive import as_array, primitive
 
-_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -16,7 +17,7 @@ def _check(logits, targets, ignore_index, label_smoothing, reduction):
     """Validate the arguments (ValueError or TypeError, named by the primitive); return the targets as int64."""
     targets = as_array(targets)
     described = f"logits {logits.shape} {logits.dtype}, targets {targets.shape} {targets.dtype}"
-    if logits.dtype not in _KERNEL_DTYPES:
+    if logits.dtype not in KERNEL_DTYPES:
         raise TypeError(f"needs float32 or float64 logits, got {described}")
     if targets.dtype.kind not in "iu":
         raise TypeError(f"needs integer targets (class indices), got {described}")
@@ -99,9 +100,7 @@ def binary_cross_entropy_with_logits(logits, targets, reduction="mean"):
     out, factor = _reduce(losses, reduction, losses.dtype)
 
     def grad_logits(grad):
-        small = np.exp(-np.abs(logits))  # sigmoid from exp(-|x|) <= 1: no overflow
-        sigmoid = np.where(logits >= 0, 1 / (1 + small), small / (1 + small))
-        return (grad * factor) * (sigmoid - targets)
+        return (grad * factor) * (stable_sigmoid(logits) - targets)
 
     def grad_targets(grad):
         return (grad * factor) * -np.broadcast_to(logits, losses.shape)  # the broadcast shape, like grad_logits

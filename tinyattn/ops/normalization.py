@@ -3,12 +3,9 @@
 The arithmetic is in ``tinyattn.kernels.layer_norm``: a fused forward that keeps each row's mean and 1 / std, and a
 fused backward that gives the gradients of x, weight and bias in one pass.
 """
-import numpy as np
-
 from tinyattn.kernels import layer_norm as kernels
+from tinyattn.kernels.exp import KERNEL_DTYPES
 from tinyattn.primitive import as_array, joint_vjps, primitive
-
-_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _check_affine(values, role, x):
@@ -27,7 +24,7 @@ def _check_affine(values, role, x):
 @primitive(name="layer_norm", n_inputs=3)
 def _layer_norm(x, weight, bias, eps):
     """The primitive behind `layer_norm`, with all three array inputs always passed (weight and bias may be None)."""
-    if x.dtype not in _KERNEL_DTYPES:
+    if x.dtype not in KERNEL_DTYPES:
         raise TypeError(f"needs float32 or float64 x, got {x.dtype}")
     if x.ndim == 0 or x.shape[-1] == 0:
         raise ValueError(f"needs x (..., D) with D >= 1, got shape {x.shape}")

@@ -34,14 +34,8 @@ right-padded sequence starts from its own last real step.
 """
 import numpy as np
 
+from tinyattn.ops.elementwise import stable_sigmoid
 from tinyattn.primitive import as_array, joint_vjps, primitive
-
-
-def _sigmoid(x):
-    """1 / (1 + e ** -x). Below x of about -88 (float32) e ** -x overflows to inf, which gives the right limit 0: that
-    warning is silenced. (NumPy's exp is about twice as fast as its tanh, so this beats 0.5 + 0.5 tanh(x / 2).)"""
-    with np.errstate(over="ignore"):
-        return 1 / (1 + np.exp(-x))
 
 
 # ----- GRU ----------------------------------------------------------------------------------------------------------
@@ -51,7 +45,8 @@ def _gru_step(input_gates, hidden, weight_hh, bias_hh):
     hidden_gates = hidden @ weight_hh  # (B, H) @ (H, 3H) -> (B, 3H)
     if bias_hh is not None:
         hidden_gates += bias_hh
-    reset_update = _sigmoid(input_gates[:, :2 * size] + hidden_gates[:, :2 * size])  # (B, 2H): r and z side by side
+    # (B, 2H): r and z side by side
+    reset_update = stable_sigmoid(input_gates[:, :2 * size] + hidden_gates[:, :2 * size])
     reset, update = reset_update[:, :size], reset_update[:, size:]
     hidden_candidate = hidden_gates[:, 2 * size:]  # W_hn h + b_hn, which r scales
     candidate = np.tanh(input_gates[:, 2 * size:] + reset * hidden_candidate)
@@ -146,9 +141,9 @@ def _lstm_step(input_gates, hidden, cell, weight_hh, bias_hh):
     gates += input_gates
     if bias_hh is not None:
         gates += bias_hh
-    input_forget = _sigmoid(gates[:, :2 * size])  # (B, 2H): i and f side by side
+    input_forget = stable_sigmoid(gates[:, :2 * size])  # (B, 2H): i and f side by side
     cell_candidate = np.tanh(gates[:, 2 * size:3 * size])
-    output = _sigmoid(gates[:, 3 * size:])
+    output = stable_sigmoid(gates[:, 3 * size:])
     new_cell = input_forget[:, size:] * cell + input_forget[:, :size] * cell_candidate
     tanh_cell = np.tanh(new_cell)
     return output * tanh_cell, new_cell, (input_forget, cell_candidate, output, tanh_cell)

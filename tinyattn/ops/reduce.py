@@ -29,7 +29,8 @@ def keep_reduced_axes(reduced, axes, keepdims):
 def sum(x, axis=None, keepdims=False):
     """Sum over `axis`."""
     axes = reduced_axes(axis, x.ndim)
-    return np.sum(x, axis=axes, keepdims=keepdims), lambda grad: np.broadcast_to(keep_reduced_axes(grad, axes, keepdims), x.shape)
+    out = np.sum(x, axis=axes, keepdims=keepdims)
+    return out, lambda grad: np.broadcast_to(keep_reduced_axes(grad, axes, keepdims), x.shape)
 
 
 @primitive(n_inputs=1)

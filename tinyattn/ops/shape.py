@@ -2,10 +2,12 @@
 
 Their VJPs move the gradient back the same way.
 """
+import itertools
+
 import numpy as np
 
-from tinyattn.errors import ShapeError
 from tinyattn.engine import unbroadcast
+from tinyattn.errors import ShapeError
 from tinyattn.primitive import primitive
 
 
@@ -64,7 +66,7 @@ def concatenate(*arrays, axis=0):
     def vjp(start, stop):
         return lambda grad: grad[_axis_slicer(axis, start, stop)]
 
-    return out, tuple(vjp(start, stop) for start, stop in zip(bounds[:-1], bounds[1:]))
+    return out, tuple(vjp(start, stop) for start, stop in itertools.pairwise(bounds))
 
 
 @primitive

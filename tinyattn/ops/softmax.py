@@ -12,15 +12,14 @@ import numpy as np
 
 from tinyattn.errors import DTypeError, ShapeError
 from tinyattn.kernels import softmax as kernels
+from tinyattn.kernels.exp import KERNEL_DTYPES
 from tinyattn.ops.reduce import reduced_axes
 from tinyattn.primitive import as_array, primitive
-
-_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _check(x, axes, mask):
     """Validate the input and mask; return the mask as an array (or None)."""
-    if x.dtype not in _KERNEL_DTYPES:
+    if x.dtype not in KERNEL_DTYPES:
         raise DTypeError(f"needs float32 or float64 input, got {x.dtype}")
     if any(x.shape[a] == 0 for a in axes):
         raise ShapeError(f"cannot normalise over an empty axis (axes {axes} of shape {x.shape})")

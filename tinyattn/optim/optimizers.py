@@ -3,9 +3,9 @@ import math
 
 import numpy as np
 
-from tinyattn.errors import DTypeError, ShapeError
-from tinyattn.optim._checks import _at_least_zero, _plain, _real
 from tinyattn.engine import enable_grad
+from tinyattn.errors import DTypeError, ShapeError
+from tinyattn.optim._checks import at_least_zero, plain, real
 from tinyattn.tensor import Tensor
 
 
@@ -75,7 +75,7 @@ class Optimizer:
         self.param_groups.append(group)
 
     def _check_group(self, group, index):
-        _at_least_zero(f"{type(self).__name__} (parameter group {index})", "learning rate", group["lr"])
+        at_least_zero(f"{type(self).__name__} (parameter group {index})", "learning rate", group["lr"])
 
     def zero_grad(self, set_to_none=True):
         """Set every parameter's .grad to None (or, with set_to_none=False, fill it with zeros in place)."""
@@ -104,13 +104,14 @@ class Optimizer:
     def _check_grad(self, param):
         grad, data = param.grad, param.data
         if not isinstance(grad, np.ndarray):
-            raise TypeError(f"{type(self).__name__}.step(): a .grad is a {type(grad).__name__}, not a NumPy array")
-        if grad.shape != data.shape:
-            raise ShapeError(f"{type(self).__name__}.step(): a parameter of shape {data.shape} has a .grad of shape "
-                             f"{grad.shape}")
-        if grad.dtype != data.dtype:
-            raise DTypeError(f"{type(self).__name__}.step(): a {data.dtype} parameter of shape {data.shape} has a "
-                             f"{grad.dtype} .grad")
+            error, problem = TypeError, f"a .grad is a {type(grad).__name__}, not a NumPy array"
+        elif grad.shape != data.shape:
+            error, problem = ShapeError, f"a parameter of shape {data.shape} has a .grad of shape {grad.shape}"
+        elif grad.dtype != data.dtype:
+            error, problem = DTypeError, f"a {data.dtype} parameter of shape {data.shape} has a {grad.dtype} .grad"
+        else:
+            return
+        raise error(f"{type(self).__name__}.step(): {problem}")
 
     def _update(self, param, state, group):
         raise NotImplementedError
@@ -162,8 +163,8 @@ class Optimizer:
             if indices.shape != (len(group["params"]),) or indices.dtype.kind not in "iu":
                 raise ValueError(f"{name}.load_state_dict: param_groups.{index}.params holds {indices.size} indices, "
                                  f"but group {index} has {len(group['params'])} parameters")
-            param_of.update(zip(indices.tolist(), group["params"]))
-            new_group = {**group, **{key: _plain(value) for key, value in entries.items()}}
+            param_of.update(zip(indices.tolist(), group["params"], strict=True))  # lengths checked above
+            new_group = {**group, **{key: plain(value) for key, value in entries.items()}}
             self._check_group(new_group, index)
             new_groups.append(new_group)
         new_state = {}
@@ -176,7 +177,7 @@ class Optimizer:
             param = param_of[index]
             new_state[param] = {field: self._restored(f"state.{index}.{field}", field, value, param)
                                 for field, value in entries.items()}
-        for group, new_group in zip(self.param_groups, new_groups):
+        for group, new_group in zip(self.param_groups, new_groups, strict=True):
             group.update(new_group)  # in place: a schedule or a caller holding a group dict sees the change
         self.state = new_state
 
@@ -208,9 +209,9 @@ class SGD(Optimizer):
     def _check_group(self, group, index):
         super()._check_group(group, index)
         owner = f"SGD (parameter group {index})"
-        momentum = _at_least_zero(owner, "momentum", group["momentum"])
-        dampening = _at_least_zero(owner, "dampening", group["dampening"])
-        _at_least_zero(owner, "weight_decay", group["weight_decay"])
+        momentum = at_least_zero(owner, "momentum", group["momentum"])
+        dampening = at_least_zero(owner, "dampening", group["dampening"])
+        at_least_zero(owner, "weight_decay", group["weight_decay"])
         if group["nesterov"] and (momentum <= 0 or dampening != 0):
             raise ValueError(f"{owner}: nesterov momentum needs momentum > 0 and dampening = 0, got "
                              f"momentum={momentum}, dampening={dampening}")
@@ -248,13 +249,13 @@ class Adam(Optimizer):
     def _check_group(self, group, index):
         super()._check_group(group, index)
         owner = f"{type(self).__name__} (parameter group {index})"
-        _at_least_zero(owner, "eps", group["eps"])
-        _at_least_zero(owner, "weight_decay", group["weight_decay"])
+        at_least_zero(owner, "eps", group["eps"])
+        at_least_zero(owner, "weight_decay", group["weight_decay"])
         betas = group["betas"]
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"{owner}: betas must be a pair (beta1, beta2), got {betas!r}")
         for position, beta in enumerate(betas):
-            if not 0.0 <= _real(owner, f"betas[{position}]", beta) < 1.0:
+            if not 0.0 <= real(owner, f"betas[{position}]", beta) < 1.0:
                 raise ValueError(f"{owner}: betas[{position}] must be in [0, 1), got {beta}")
 
     def _update(self, param, state, group):
@@ -305,8 +306,8 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     total zeroes the finite gradients and turns the infinite ones into NaN, and a NaN total changes nothing.
     No gradients (or only empty ones) give 0.0.
     """
-    max_norm = _at_least_zero("clip_grad_norm_", "max_norm", max_norm)
-    norm_type = _real("clip_grad_norm_", "norm_type", norm_type)
+    max_norm = at_least_zero("clip_grad_norm_", "max_norm", max_norm)
+    norm_type = real("clip_grad_norm_", "norm_type", norm_type)
     if not norm_type > 0:
         raise ValueError(f"clip_grad_norm_: norm_type must be > 0 (or inf), got {norm_type}")
     parameters = [parameters] if isinstance(parameters, Tensor) else parameters

@@ -1,8 +1,9 @@
 """Learning-rate schedules: StepLR, CosineAnnealingLR, LinearWarmup, SequentialLR."""
 import bisect
+import itertools
 import math
 
-from tinyattn.optim._checks import _at_least_zero, _plain, _positive_int, _real
+from tinyattn.optim._checks import at_least_zero, fraction, plain, positive_int
 from tinyattn.optim.optimizers import Optimizer
 
 
@@ -13,11 +14,17 @@ class LRScheduler:
     "initial_lr" is set to its lr when the schedule first meets the group (a group that has one keeps it, so
     several schedules on one optimiser share it). Constructing a schedule sets the lr for n = 0; call ``step()``
     after each ``optimizer.step()``. ``last_epoch`` is n (torch's name; it usually counts batches).
+
+    A subclass declares its arguments in `_hyperparameters`, each with the check that validates it (from
+    ``tinyattn.optim._checks``); its constructor passes them by name to this one. They become attributes of the same
+    names, and state_dict() saves them.
     """
 
-    _hyperparameters = ()
+    #: argument name -> check(owner, name, value), which returns the value as a plain number or raises.
+    _hyperparameters = {}
 
-    def __init__(self, optimizer):
+    def __init__(self, optimizer, **hyperparameters):
+        self._configure(**hyperparameters)
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(self).__name__}: expected an Optimizer, got {type(optimizer).__name__}")
         self.optimizer = optimizer
@@ -36,7 +43,7 @@ class LRScheduler:
         groups = self.optimizer.param_groups
         self._last_lr = [self.lr_at(self.last_epoch, float(group.setdefault("initial_lr", group["lr"])))
                          for group in groups]
-        for group, lr in zip(groups, self._last_lr):
+        for group, lr in zip(groups, self._last_lr, strict=True):
             group["lr"] = lr
 
     def get_last_lr(self):
@@ -52,7 +59,7 @@ class LRScheduler:
     def load_state_dict(self, state_dict):
         """Restore n and the arguments from ``state_dict()``, and set each group's lr for that n."""
         name = type(self).__name__
-        state = {key: _plain(state_dict[key]) for key in state_dict.keys()}
+        state = {key: plain(state_dict[key]) for key in state_dict.keys()}
         expected = {"last_epoch", *self._hyperparameters}
         if set(state) != expected:
             raise ValueError(f"{name}.load_state_dict: missing {sorted(expected - set(state))}, unexpected "
@@ -64,22 +71,19 @@ class LRScheduler:
         self.last_epoch = last_epoch
         self._apply()
 
-    def _configure(self):
-        pass
+    def _configure(self, **hyperparameters):
+        """Check each argument named in `_hyperparameters` and keep it as an attribute."""
+        for name, check in self._hyperparameters.items():
+            setattr(self, name, check(type(self).__name__, name, hyperparameters[name]))
 
 
 class StepLR(LRScheduler):
     """lr = initial_lr * gamma ** (n // step_size): the lr is multiplied by gamma every step_size steps."""
 
-    _hyperparameters = ("step_size", "gamma")
+    _hyperparameters = {"step_size": positive_int, "gamma": at_least_zero}
 
     def __init__(self, optimizer, step_size, gamma=0.1):
-        self._configure(step_size, gamma)
-        super().__init__(optimizer)
-
-    def _configure(self, step_size, gamma):
-        self.step_size = _positive_int("StepLR", "step_size", step_size)
-        self.gamma = _at_least_zero("StepLR", "gamma", gamma)
+        super().__init__(optimizer, step_size=step_size, gamma=gamma)
 
     def lr_at(self, step, base_lr):
         return base_lr * self.gamma ** (step // self.step_size)
@@ -91,15 +95,10 @@ class CosineAnnealingLR(LRScheduler):
     After T_max steps the lr stays at eta_min (torch's follows the cosine back up, which is rarely wanted).
     """
 
-    _hyperparameters = ("T_max", "eta_min")
+    _hyperparameters = {"T_max": positive_int, "eta_min": at_least_zero}
 
     def __init__(self, optimizer, T_max, eta_min=0.0):
-        self._configure(T_max, eta_min)
-        super().__init__(optimizer)
-
-    def _configure(self, T_max, eta_min):
-        self.T_max = _positive_int("CosineAnnealingLR", "T_max", T_max)
-        self.eta_min = _at_least_zero("CosineAnnealingLR", "eta_min", eta_min)
+        super().__init__(optimizer, T_max=T_max, eta_min=eta_min)
 
     def lr_at(self, step, base_lr):
         progress = min(step, self.T_max) / self.T_max
@@ -111,17 +110,10 @@ class LinearWarmup(LRScheduler):
     from start_factor * lr to lr over warmup_steps steps, then constant (Goyal et al. 2017). As torch's LinearLR
     with end_factor=1, whose default start_factor 1/3 it shares; start_factor=0 starts from zero."""
 
-    _hyperparameters = ("warmup_steps", "start_factor")
+    _hyperparameters = {"warmup_steps": positive_int, "start_factor": fraction}
 
     def __init__(self, optimizer, warmup_steps, start_factor=1.0 / 3):
-        self._configure(warmup_steps, start_factor)
-        super().__init__(optimizer)
-
-    def _configure(self, warmup_steps, start_factor):
-        self.warmup_steps = _positive_int("LinearWarmup", "warmup_steps", warmup_steps)
-        self.start_factor = _real("LinearWarmup", "start_factor", start_factor)
-        if not 0.0 <= self.start_factor <= 1.0:
-            raise ValueError(f"LinearWarmup: start_factor must be in [0, 1], got {start_factor}")
+        super().__init__(optimizer, warmup_steps=warmup_steps, start_factor=start_factor)
 
     def lr_at(self, step, base_lr):
         progress = min(step, self.warmup_steps) / self.warmup_steps
@@ -137,7 +129,7 @@ class SequentialLR(LRScheduler):
     Call step() on this schedule only; the inner ones serve as formulas (their state rides in this one's).
     """
 
-    _hyperparameters = ("milestones",)
+    _hyperparameters = {"milestones": None}  # checked against the schedules by _configure below
 
     def __init__(self, optimizer, schedulers, milestones):
         self.schedulers = list(schedulers)
@@ -145,8 +137,7 @@ class SequentialLR(LRScheduler):
             raise TypeError("SequentialLR: schedulers must be a non-empty list of schedules")
         if any(inner.optimizer is not optimizer for inner in self.schedulers):
             raise ValueError("SequentialLR: every schedule must belong to the optimizer given to SequentialLR")
-        self._configure(milestones)
-        super().__init__(optimizer)
+        super().__init__(optimizer, milestones=milestones)
 
     def _configure(self, milestones):
         milestones = tuple(milestones)
@@ -154,8 +145,8 @@ class SequentialLR(LRScheduler):
             raise ValueError(f"SequentialLR: {len(self.schedulers)} schedules need {len(self.schedulers) - 1} "
                              f"milestones, got {len(milestones)}")
         for position, milestone in enumerate(milestones):
-            _positive_int("SequentialLR", f"milestones[{position}]", milestone)
-        if any(later <= earlier for earlier, later in zip(milestones, milestones[1:])):
+            positive_int("SequentialLR", f"milestones[{position}]", milestone)
+        if any(later <= earlier for earlier, later in itertools.pairwise(milestones)):
             raise ValueError(f"SequentialLR: milestones must increase, got {milestones}")
         self.milestones = tuple(int(milestone) for milestone in milestones)
 
@@ -177,7 +168,7 @@ class SequentialLR(LRScheduler):
                  if key.startswith("schedulers.") and not key.startswith(tuple(prefixes))]
         if stray:
             raise ValueError(f"SequentialLR.load_state_dict: unexpected {sorted(stray)}")
-        for prefix, inner in zip(prefixes, self.schedulers):
+        for prefix, inner in zip(prefixes, self.schedulers, strict=True):
             inner.load_state_dict({key[len(prefix):]: state_dict[key] for key in state_dict.keys()
                                    if key.startswith(prefix)})
         super().load_state_dict(own)

@@ -1,47 +1,77 @@
-"""cross_entropy and layer_norm: equal to the same formula written with existing ops, numeric edges, bad input.
+"""The losses (tinyattn/ops/loss.py, and nll_loss and mse_loss of tinyattn.functional): values against their
+definitions and against the same formula written with other ops, numeric extremes, ignored targets, bad input.
 
-The gradient property tests (central differences, cheap backward properties) are rows of test_op_gradients.py.
-Tests that depend on the kernel switch run with the Numba kernels and with the NumPy references.
+The gradient property tests of the primitives (central differences, cheap backward properties) are rows of
+test_op_gradients.py; the composites' gradients are checked here. Tests that take the `kernels` fixture run with the
+Numba kernels and with the NumPy references.
 """
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import strategies as S
 import tinyattn as ta
 import tinyattn.functional as F
 from tinyattn import DTypeError, IndexOpError, ShapeError
-from tinyattn.kernels import numba_enabled, use_numba
-
-import strategies as S
 
 EXAMPLES = 50
 # The `kernels` fixture sets the switch once per test, which every example then shares: that is what is wanted.
 FIXTURE_OK = [HealthCheck.function_scoped_fixture]
 
 
-@pytest.fixture(params=["numba", "references"])
-def kernels(request):
-    """Run the test once with the Numba kernels selected and once with the NumPy references."""
-    before = numba_enabled()
-    use_numba(request.param == "numba")
-    yield request.param
-    use_numba(before)
+def leaf(values, dtype=np.float64):
+    return ta.tensor(np.asarray(values, dtype), requires_grad=True)
 
 
 def leaves(*arrays, dtype=np.float64):
     return [ta.tensor(np.array(array, dtype=dtype), requires_grad=True) for array in arrays]
 
 
-def assert_same_values_and_gradients(op_out, composite_out, op_leaves, composite_leaves, upstream, rtol=1e-10):
-    np.testing.assert_allclose(op_out.data, composite_out.data, rtol=rtol, atol=rtol)
-    op_out.backward(upstream)
-    composite_out.backward(upstream)
-    for op_leaf, composite_leaf in zip(op_leaves, composite_leaves):
-        np.testing.assert_allclose(op_leaf.grad, composite_leaf.grad, rtol=rtol, atol=rtol)
+# ----- binary cross-entropy, nll_loss, mse_loss ---------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_binary_cross_entropy_matches_its_definition_and_stays_finite_at_extreme_logits(dtype):
+    logits = leaf([-3.0, -0.5, 0.0, 0.7, 4.0], dtype)
+    targets = np.array([0.0, 1.0, 0.5, 1.0, 0.2], dtype)
+    probability = 1 / (1 + np.exp(-logits.data.astype(np.float64)))
+    expected = -(targets * np.log(probability) + (1 - targets) * np.log(1 - probability))
+    loss = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    assert loss.dtype == dtype
+    np.testing.assert_allclose(loss.data, expected, rtol=1e-6)
+
+    extreme = leaf([-1e4, 1e4, -1e4, 1e4], dtype)
+    loss = F.binary_cross_entropy_with_logits(extreme, np.array([0.0, 1.0, 1.0, 0.0], dtype), reduction="sum")
+    loss.backward()
+    np.testing.assert_allclose(loss.data, 2e4, rtol=1e-6)  # the two wrong answers cost |x| each
+    np.testing.assert_allclose(extreme.grad, [0.0, 0.0, -1.0, 1.0], atol=1e-6)
 
 
-# ----- the same formula written with existing ops ---------------------------------------------------------------
+def test_nll_loss_of_log_softmax_equals_cross_entropy_with_ignored_targets():
+    logits = leaf(np.random.default_rng(0).standard_normal((2, 3, 5)))
+    targets = np.array([[0, 1, -100], [4, 4, 2]])
+    for reduction in ("mean", "sum", "none"):
+        nll = F.nll_loss(F.log_softmax(logits), targets, reduction=reduction)
+        np.testing.assert_allclose(nll.data, F.cross_entropy(logits, targets, reduction=reduction).data, rtol=1e-12)
+    assert ta.gradcheck(lambda logits: F.nll_loss(F.log_softmax(logits), targets), logits)
+
+
+def test_nll_loss_over_only_ignored_targets_is_zero_with_zero_gradient():
+    log_probs = leaf(np.log(np.full((2, 4), 0.25)))
+    loss = F.nll_loss(log_probs, np.array([-100, -100]))
+    loss.backward()
+    assert loss.item() == 0.0 and np.all(log_probs.grad == 0)
+
+
+def test_mse_loss_values_and_gradient():
+    prediction, target = leaf([[1.0, 2.0], [3.0, 5.0]]), leaf([1.0, 4.0])
+    np.testing.assert_allclose(F.mse_loss(prediction, target).item(), (0 + 4 + 4 + 1) / 4)
+    np.testing.assert_allclose(F.mse_loss(prediction, target, reduction="sum").item(), 9.0)
+    assert F.mse_loss(prediction, target, reduction="none").shape == (2, 2)
+    assert ta.gradcheck(F.mse_loss, prediction, target)
+
+
+# ----- cross-entropy: the same formula written with existing ops ----------------------------------------------
 
 def cross_entropy_composite(logits, targets, ignore_index, label_smoothing, reduction):
     """(1 - eps) * -log_softmax[target] + eps * -mean(log_softmax), zero where ignored, then reduced."""
@@ -65,28 +95,18 @@ def test_cross_entropy_equals_minus_log_softmax_picked_at_the_targets(kernels, i
     out = F.cross_entropy(op_logits, **params)
     expected = cross_entropy_composite(composite_logits, **params)
     upstream = data.draw(S.upstream_gradients(out.shape))
-    assert_same_values_and_gradients(out, expected, [op_logits], [composite_logits], upstream)
+    S.assert_same_values_and_gradients(out, expected, [op_logits], [composite_logits], upstream)
 
 
-def layer_norm_composite(x, weight, bias, eps):
-    """(x - mean) / sqrt(var + eps) * weight + bias over the last axis."""
-    centred = x - F.mean(x, axis=-1, keepdims=True)
-    out = centred / F.sqrt(F.var(x, axis=-1, keepdims=True) + eps)
-    return out * weight + bias
+# ----- cross-entropy: numeric edges ---------------------------------------------------------------------------
 
+def test_cross_entropy_is_finite_with_finite_gradients_at_logits_of_1e4():
+    logits = leaf([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4]])
+    loss = F.cross_entropy(logits, np.array([1, 2]))
+    loss.backward()
+    np.testing.assert_allclose(loss.item(), 1e4, rtol=1e-12)  # the first row pays 2e4, the second 0
+    assert np.all(np.isfinite(logits.grad))
 
-@settings(max_examples=EXAMPLES, suppress_health_check=FIXTURE_OK)
-@given(inputs=S.layer_norm_inputs(), data=st.data())
-def test_layer_norm_equals_centred_over_root_variance_times_weight_plus_bias(kernels, inputs, data):
-    eps = inputs.params["eps"]
-    op_leaves, composite_leaves = leaves(*inputs.arrays), leaves(*inputs.arrays)
-    out = F.layer_norm(*op_leaves, eps=eps)
-    expected = layer_norm_composite(*composite_leaves, eps)
-    upstream = data.draw(S.upstream_gradients(out.shape))
-    assert_same_values_and_gradients(out, expected, op_leaves, composite_leaves, upstream, rtol=1e-8)
-
-
-# ----- numeric edges ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", S.KERNEL_DTYPES)
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -123,38 +143,22 @@ def test_cross_entropy_takes_targets_as_an_integer_tensor_of_any_integer_dtype(k
         np.testing.assert_allclose(F.cross_entropy(logits, targets).data, expected)
 
 
-def test_layer_norm_second_backward_after_the_upstream_changed_in_place_is_not_stale(kernels):
-    x, weight, bias = leaves(np.arange(6.0).reshape(2, 3) ** 2, [1.0, 2.0, 3.0], [0.0, 1.0, 0.0])
-    out = F.layer_norm(x, weight, bias)
-    upstream = np.array([[1.0, -1.0, 0.5], [0.0, 2.0, 1.0]])
-    out.backward(upstream, retain_graph=True)
-    first = [t.grad.copy() for t in (x, weight, bias)]
-    for t in (x, weight, bias):
-        t.grad = None
-    upstream *= -2.0  # the same array object, new values
-    out.backward(upstream)
-    for t, once in zip((x, weight, bias), first):
-        np.testing.assert_allclose(t.grad, -2.0 * once)
-
-
-def test_layer_norm_differentiates_only_the_inputs_given(kernels):
-    x, bias = leaves(np.random.default_rng(3).normal(size=(2, 4)), np.zeros(4))
-    F.layer_norm(x, bias=bias).backward(np.ones((2, 4)))
-    np.testing.assert_allclose(bias.grad, [2.0, 2.0, 2.0, 2.0])
-    # A constant upstream gradient moves every output of a row alike, which x cannot do: its gradient is zero.
-    np.testing.assert_allclose(x.grad, 0.0, atol=1e-12)
-
-
-@pytest.mark.parametrize("dtype", S.KERNEL_DTYPES)
-def test_layer_norm_keeps_float32_and_casts_its_weight_to_the_input_dtype(kernels, dtype):
-    (x,) = leaves(np.random.default_rng(4).normal(size=(3, 5)), dtype=dtype)
-    (weight,) = leaves(np.full(5, 2.0))  # float64
-    out = F.layer_norm(x, weight)
-    out.backward(np.ones((3, 5), dtype))
-    assert out.dtype == dtype and x.grad.dtype == dtype and weight.grad.dtype == np.float64
-
-
 # ----- bad input ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("call", [
+    lambda: F.mse_loss(leaf([1.0]), leaf([2.0]), reduction="average"),
+    lambda: F.nll_loss(leaf([[0.0, 0.0]]), np.array([0]), reduction="average"),
+    lambda: F.binary_cross_entropy_with_logits(leaf([1.0]), np.array([1.0]), reduction="average"),
+])
+def test_an_unknown_reduction_is_refused_by_name(call):
+    with pytest.raises(ValueError, match="reduction"):
+        call()
+
+
+def test_nll_loss_refuses_float_targets():
+    with pytest.raises(TypeError, match="integer targets"):
+        F.nll_loss(leaf([[0.0, 0.0]]), np.array([0.0]))
+
 
 def t(shape, dtype=np.float64):
     return ta.tensor(np.ones(shape, dtype=dtype), requires_grad=np.dtype(dtype).kind == "f")
@@ -182,17 +186,7 @@ TARGETS = np.array([[0, 1, 2], [3, 4, -100]])
          ["cross_entropy", "label_smoothing", "[0, 1)"]),
         (lambda: F.cross_entropy(t((2, 3, 5)), TARGETS, reduction="avg"), ShapeError,
          ["cross_entropy", "reduction", "'avg'"]),
-        (lambda: F.layer_norm(t((2, 4)), t((3,))), ShapeError, ["layer_norm", "weight", "(4,)", "(3,)", "(2, 4)"]),
-        (lambda: F.layer_norm(t((2, 4)), None, t((4, 1))), ShapeError, ["layer_norm", "bias", "(4,)", "(4, 1)"]),
-        (lambda: F.layer_norm(t((2, 4)), np.ones(4, int)), DTypeError, ["layer_norm", "weight", "float", "int64"]),
-        (lambda: F.layer_norm(ta.tensor(np.ones((2, 4), int))), DTypeError, ["layer_norm", "int64"]),
-        (lambda: F.layer_norm(t((2, 0))), ShapeError, ["layer_norm", "(2, 0)"]),
-        (lambda: F.layer_norm(t(())), ShapeError, ["layer_norm", "()"]),
     ],
 )
 def test_bad_input_error_names_the_op_the_shapes_and_the_dtypes(kernels, call, error, fragments):
-    with pytest.raises(error) as caught:
-        call()
-    message = str(caught.value)
-    for fragment in fragments:
-        assert fragment in message, f"{fragment!r} missing from: {message}"
+    S.assert_error_names(error, call, fragments)
