@@ -64,7 +64,7 @@ def examples():
 def test_every_date_of_a_text_reads_back_as_its_iso_target_in_order(examples):
     for text, iso, layout in examples:
         parts = split_dates(text, layout)
-        dates = [parse_back(part, template) for part, template in zip(parts, layout.templates)]
+        dates = [parse_back(part, template) for part, template in zip(parts, layout.templates, strict=True)]
         assert " ".join(date.isoformat() for date in dates) == iso, (text, iso, layout)
         assert all(dates_data.FIRST_DAY <= date <= dates_data.LAST_DAY for date in dates)
 
@@ -109,7 +109,7 @@ def test_counts_can_be_fixed(examples):
 
 def test_week_days_are_the_true_ones(examples):
     for text, iso, layout in examples:
-        for part, template, day in zip(split_dates(text, layout), layout.templates, iso.split(" ")):
+        for part, template, day in zip(split_dates(text, layout), layout.templates, iso.split(" "), strict=True):
             if "{weekday}" in template or "{wkd}" in template:
                 weekday = datetime.date.fromisoformat(day).strftime("%a").lower()  # C locale in the test runner
                 assert part.lower().startswith(weekday), (part, day)
@@ -117,7 +117,7 @@ def test_week_days_are_the_true_ones(examples):
 
 def test_every_format_and_every_case_appears_and_lengths_vary_widely(examples):
     pairs = [(part, template) for text, _, layout in examples
-             for part, template in zip(split_dates(text, layout), layout.templates)]
+             for part, template in zip(split_dates(text, layout), layout.templates, strict=True)]
     assert {template for _, template in pairs} == set(dates_data.FORMATS)
     worded = [part for part, template in pairs if dates_data.has_words(template)]
     assert any(part == part.lower() for part in worded)
@@ -132,7 +132,7 @@ def test_two_digit_years_and_the_whole_range_of_years_are_covered(examples):
     years = [int(day[:4]) for _, iso, _ in examples for day in iso.split(" ")]
     assert min(years) <= 1971 and max(years) >= 2048
     short_years = {int(day[:4]) for _, iso, layout in examples
-                   for day, template in zip(iso.split(" "), layout.templates) if "{yy}" in template}
+                   for day, template in zip(iso.split(" "), layout.templates, strict=True) if "{yy}" in template}
     assert any(year < 2000 for year in short_years) and any(year >= 2000 for year in short_years)
 
 

@@ -243,7 +243,8 @@ def test_model_and_optimizer_state_round_trip_through_one_checkpoint(tmp_path):
                                         if key.startswith("optimizer.")})
     train_step(model, optimizer, inputs)
     train_step(restored_model, restored_optimizer, inputs)
-    for (name, expected), (_, actual) in zip(model.state_dict().items(), restored_model.state_dict().items(), strict=True):
+    pairs = zip(model.state_dict().items(), restored_model.state_dict().items(), strict=True)
+    for (name, expected), (_, actual) in pairs:
         np.testing.assert_array_equal(actual, expected, err_msg=name)
 
 

@@ -40,8 +40,9 @@ def gru_step_reference(x, hidden, weight_ih, weight_hh, bias_ih, bias_hh):
 
 def lstm_step_reference(x, hidden, cell, weight_ih, weight_hh, bias_ih, bias_hh):
     """i, f, o = σ(W_i. x + b_i. + W_h. h + b_h.), g = tanh(...), c' = f * c + i * g, h' = o * tanh(c')."""
-    pre = [x @ wi + bi + hidden @ wh + bh for wi, wh, bi, bh in zip(
-        np.split(weight_ih, 4, axis=1), np.split(weight_hh, 4, axis=1), np.split(bias_ih, 4), np.split(bias_hh, 4), strict=True)]
+    gates = zip(np.split(weight_ih, 4, axis=1), np.split(weight_hh, 4, axis=1), np.split(bias_ih, 4),
+                np.split(bias_hh, 4), strict=True)
+    pre = [x @ wi + bi + hidden @ wh + bh for wi, wh, bi, bh in gates]
     input_gate, forget, candidate, output = sigmoid(pre[0]), sigmoid(pre[1]), np.tanh(pre[2]), sigmoid(pre[3])
     new_cell = forget * cell + input_gate * candidate
     return output * np.tanh(new_cell), new_cell

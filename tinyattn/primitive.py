@@ -70,7 +70,7 @@ def primitive(forward=None, *, name=None, n_inputs=None):
         try:
             out, vjps = forward(*arrays, *extra, **params)
         except (ValueError, TypeError, IndexError) as error:
-            raise _op_error(name, inputs, error) from error
+            raise op_error(name, inputs, error) from error
         if type(out) is not np.ndarray:
             out = np.asarray(out)
         if not tracked or not grad_mode.enabled:
@@ -153,7 +153,9 @@ def _describe(value):
     return f"{type(value).__name__} {value!r}" if np.isscalar(value) else type(value).__name__
 
 
-def _op_error(name, inputs, error):
+def op_error(name, inputs, error):
+    """The tinyattn error for a NumPy `error` raised inside operation `name`: ShapeError for a ValueError,
+    DTypeError for a TypeError, IndexOpError for an IndexError, naming the op and each input's shape and dtype."""
     described = "; ".join(_describe(value) for value in inputs)
     error_type = next(new for old, new in _ERROR_TYPES.items() if isinstance(error, old))
     return error_type(f"{name}: {error} [inputs: {described}]")

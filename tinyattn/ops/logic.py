@@ -6,7 +6,7 @@ silently cut a gradient path: nothing downstream can ask them for one.
 import numpy as np
 
 from tinyattn.errors import OpError
-from tinyattn.primitive import _op_error, as_array
+from tinyattn.primitive import as_array, op_error
 from tinyattn.tensor import Tensor
 
 
@@ -14,7 +14,7 @@ def _constant(name, numpy_function, *inputs, **params):
     try:
         out = numpy_function(*(as_array(x) for x in inputs), **params)
     except (ValueError, TypeError, IndexError) as error:
-        raise _op_error(name, inputs, error) from error
+        raise op_error(name, inputs, error) from error
     return Tensor.wrap(np.asarray(out))
 
 
