@@ -251,3 +251,99 @@ def test_a_leaf_keeps_a_new_gradient_array_without_copying_but_never_one_that_an
     assert not np.shares_memory(y.grad, upstream)
     y.grad += 1.0  # an optimiser may update .grad in place
     np.testing.assert_array_equal(upstream, np.ones(2))
+
+
+# ----- threads, changed inputs, generators --------------------------------------------------------------
+
+def test_backward_from_several_threads_into_a_shared_leaf_loses_no_contribution():
+    # Integer-valued float64 data keep every sum exact, so the expected gradient can be compared exactly.
+    # Arrays large enough that NumPy releases the GIL while it adds, so that without a lock the threads interleave
+    # between reading .grad and writing it back.
+    weight = leaf(np.zeros((300, 200)))
+    x = np.arange(600.0).reshape(2, 300) % 7
+    threads_count, passes = 4, 300
+    barrier = threading.Barrier(threads_count)
+
+    def work():
+        barrier.wait()  # start together, so the passes overlap
+        for _ in range(passes):
+            (ta.tensor(x) @ weight).sum().backward()
+
+    threads = [threading.Thread(target=work) for _ in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    one_pass = x.sum(axis=0)[:, None] * np.ones((1, 200))  # d sum(x @ w) / d w
+    np.testing.assert_array_equal(weight.grad, threads_count * passes * one_pass)
+
+
+def test_a_leaf_whose_data_is_assigned_after_the_forward_stops_backward_with_an_error_naming_it():
+    w = leaf([1.0, 2.0, 3.0])
+    loss = (w * w).sum()
+    w.data = np.array([4.0, 5.0, 6.0])
+    with pytest.raises(GraphError, match=r"shape \(3,\) float64 \(a leaf\) was changed after 'mul' used it"):
+        loss.backward()
+    assert w.grad is None
+
+
+def test_data_of_another_shape_gives_the_changed_error_rather_than_a_reshape_error():
+    w = leaf([1.0, 2.0, 3.0])
+    loss = (w * 2.0).sum()
+    w.data = np.array([1.0, 2.0])
+    with pytest.raises(GraphError, match="version 0 then, 1 now"):
+        loss.backward()
+
+
+def test_an_in_place_change_marked_with_mark_modified_is_caught_and_a_new_forward_is_fine():
+    w = leaf([1.0, 2.0])
+    loss = (w * w).sum()
+    w.data[...] = 0.0  # cannot be seen by itself ...
+    w.mark_modified()  # ... which is what mark_modified is for
+    assert w.version == 1
+    with pytest.raises(GraphError, match="changed after 'mul'"):
+        loss.backward()
+    (w * w).sum().backward()  # recorded after the change: fine
+    np.testing.assert_array_equal(w.grad, [0.0, 0.0])
+
+
+def test_a_computed_tensor_whose_data_is_assigned_before_backward_is_caught():
+    x = leaf([0.5, -0.5])
+    hidden = F.tanh(x)
+    loss = (hidden * 3.0).sum()
+    hidden.data = np.zeros(2)
+    with pytest.raises(GraphError, match=r"computed by 'tanh'\) was changed after 'mul'"):
+        loss.backward()
+
+
+def test_no_grad_applies_inside_a_generator_function_and_gives_the_caller_its_mode_at_each_yield():
+    @ta.no_grad()
+    def steps(x):
+        received = yield ta.is_grad_enabled(), (x * 2.0).requires_grad
+        try:
+            yield received, ta.is_grad_enabled()
+        except KeyError:
+            yield "caught", ta.is_grad_enabled()
+        return "done"
+
+    x = leaf([1.0])
+    generator = steps(x)
+    assert next(generator) == (False, False)
+    assert ta.is_grad_enabled()  # between items, the caller's mode
+    assert generator.send("hello") == ("hello", False)
+    assert (x * 2.0).requires_grad
+    assert generator.throw(KeyError()) == ("caught", False)
+    with pytest.raises(StopIteration) as stop:
+        next(generator)
+    assert stop.value.value == "done"
+    assert steps.__name__ == "steps"
+
+
+def test_enable_grad_applies_inside_a_generator_function_under_no_grad():
+    @ta.enable_grad()
+    def recording():
+        yield ta.is_grad_enabled()
+
+    with ta.no_grad():
+        assert list(recording()) == [True]
+        assert not ta.is_grad_enabled()

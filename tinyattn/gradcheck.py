@@ -20,7 +20,7 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-6, rtol=1e-4, grad_output=None, see
     ``|analytic - numeric| <= atol + rtol * |numeric|``.
 
     Inputs that require grad must be float64 (differences of float32 values are too coarse to compare); they are
-    restored exactly afterwards, and so is their ``.grad``.
+    restored exactly afterwards (the same array, values and version), and so is their ``.grad``.
 
     Returns True, or raises GradcheckError naming the input, the worst element, and both values.
     """
@@ -36,6 +36,7 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-6, rtol=1e-4, grad_output=None, see
     rng = np.random.default_rng(seed)
     saved_grads = [x.grad for _, x in checked]
     saved_data = [x.data for _, x in checked]
+    saved_versions = [x.version for _, x in checked]
     try:
         for _, x in checked:
             x.grad = None
@@ -58,8 +59,10 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-6, rtol=1e-4, grad_output=None, see
             else:
                 _check_directions(projected, position, x, grad, eps, atol, rtol, rng, directions)
     finally:
-        for (_, x), grad, data in zip(checked, saved_grads, saved_data, strict=True):
-            x.grad, x.data = grad, data
+        for (_, x), grad, data, version in zip(checked, saved_grads, saved_data, saved_versions, strict=True):
+            # The very array and values the caller had: not a change (Tensor.version), so a graph the caller
+            # recorded before the check can still be walked.
+            x.grad, x.data, x._version = grad, data, version
     return True
 
 

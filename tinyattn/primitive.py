@@ -64,7 +64,7 @@ def primitive(forward=None, *, name=None, n_inputs=None):
             if isinstance(value, Tensor):
                 if value._requires_grad:
                     tracked.append(len(arrays))
-                arrays.append(value.data)
+                arrays.append(value._data)
             else:
                 arrays.append(value)
         try:
@@ -87,7 +87,8 @@ def primitive(forward=None, *, name=None, n_inputs=None):
                     f"{name} is not differentiable with respect to its input {position} "
                     f"({_describe(inputs[position])}), which requires grad; pass it .detach()ed"
                 )
-            edges.append((inputs[position], vjp))
+            tensor = inputs[position]
+            edges.append((tensor, vjp, tensor._version))  # the version, to catch a change before backward
         return Tensor.wrap(out, edges, name)
 
     functools.update_wrapper(operation, forward)

@@ -69,7 +69,7 @@ class Tensor:
     """
 
     __slots__ = (
-        "data", "grad", "_requires_grad", "_edges", "_op", "_retains_grad",
+        "_data", "_version", "grad", "_requires_grad", "_edges", "_op", "_retains_grad",
         "_pending", "_waiting",  # the engine's, during a backward walk: see tinyattn/engine.py
         "__weakref__",
     )
@@ -81,8 +81,9 @@ class Tensor:
         if isinstance(data, Tensor):
             data = data.data
         # A copy, as torch.tensor makes: an optimiser updates .data in place and must not change the caller's array.
-        self.data = np.array(data, dtype=dtype, copy=True)
-        if self.data.dtype == object:
+        self._data = np.array(data, dtype=dtype, copy=True)
+        self._version = 0
+        if self._data.dtype == object:
             raise DTypeError(f"tensor: cannot hold {type(data).__name__} data of dtype object; pass numbers")
         self.grad = None
         self._requires_grad = False
@@ -97,13 +98,38 @@ class Tensor:
         (a name), each edge pairing an input that requires grad with its VJP; without, a constant that records
         nothing. ``tinyattn.primitive`` makes every operation's result this way."""
         out = cls.__new__(cls)
-        out.data = data
+        out._data = data
+        out._version = 0
         out.grad = None
         out._requires_grad = edges is not None
         out._edges = edges
         out._op = op
         out._retains_grad = False
         return out
+
+    # ----- the values, and changes to them ----------------------------------------------------------------------
+    def _assign_data(self, value):
+        self._data = value
+        self._version += 1
+
+    data = property(lambda self: self._data, _assign_data,
+                    doc="The values, a NumPy array. Assigning a new array counts as a change (see ``version``).")
+
+    @property
+    def version(self):
+        """How many times this tensor's values were changed: ``.data`` assigned, or ``mark_modified()`` called.
+
+        Every recorded operation notes the version of each input that requires grad; backward() raises GraphError
+        when an input has changed since, because the gradient would mix old and new values. A write into the array
+        behind ``.data`` (``t.data[...] = 0``, ``t.data += 1``) cannot be seen: call ``mark_modified()`` after one.
+        The library's own in-place updates (optimiser steps, ``load_state_dict``, initialisers) do.
+        """
+        return self._version
+
+    def mark_modified(self):
+        """Record that the values were changed in place (see ``version``); returns the tensor."""
+        self._version += 1
+        return self
 
     # ----- gradient bookkeeping -----------------------------------------------------------------------
     @property
