@@ -173,14 +173,46 @@ def test_any_str_keys_round_trip(tmp_path_factory, keys):
     assert [int(value) for value in loaded.values()] == list(range(len(keys)))
 
 
-def test_nested_mappings_are_flattened_with_dots(tmp_path):
-    state = {"model": {"encoder": {"weight": np.ones(2)}, "bias": np.zeros(1)}, "optimizer": {"lr": 0.1},
-             "epoch": 4}
+def test_nested_mappings_load_nested_as_saved_and_flat_on_request(tmp_path):
+    state = {"model": {"encoder": {"weight": np.ones(2)}, "out.bias": np.zeros(1)}, "optimizer": {"lr": 0.1},
+             "empty": {}, "epoch": 4}
     save(state, tmp_path / "c.npz")
     loaded = load(tmp_path / "c.npz")
-    assert list(loaded) == ["model.encoder.weight", "model.bias", "optimizer.lr", "epoch"]
-    assert_same_array(loaded["model.encoder.weight"], np.ones(2))
-    assert loaded["optimizer.lr"] == 0.1 and loaded["epoch"] == 4
+    assert list(loaded) == ["model", "optimizer", "empty", "epoch"]
+    assert list(loaded["model"]) == ["encoder", "out.bias"]  # a dot inside a key is not a level of nesting
+    assert_same_array(loaded["model"]["encoder"]["weight"], np.ones(2))
+    assert_same_array(loaded["model"]["out.bias"], np.zeros(1))
+    assert loaded["optimizer"] == {"lr": 0.1} and loaded["empty"] == {} and loaded["epoch"] == 4
+    assert all(type(part) is dict for part in (loaded, loaded["model"], loaded["model"]["encoder"]))
+
+    flat = load(tmp_path / "c.npz", flat=True)
+    assert list(flat) == ["model.encoder.weight", "model.out.bias", "optimizer.lr", "epoch"]
+    assert_same_array(flat["model.encoder.weight"], np.ones(2))
+    assert flat["optimizer.lr"] == 0.1 and flat["epoch"] == 4
+    with np.load(tmp_path / "c.npz", allow_pickle=False) as archive:  # the members keep their dotted names
+        assert set(archive.files) == {MANIFEST_KEY, "model.encoder.weight", "model.out.bias", "optimizer.lr", "epoch"}
+
+
+def test_a_state_dict_with_dotted_keys_comes_back_under_its_own_key(tmp_path):
+    model = ta.nn.Sequential(ta.nn.Linear(2, 3, rng=0), ta.nn.Linear(3, 1, rng=1))
+    save({"model": model.state_dict(), "model.extra": {"0.weight": np.ones(1)}}, tmp_path / "c.npz")
+    loaded = load(tmp_path / "c.npz")
+    assert list(loaded) == ["model", "model.extra"]
+    assert list(loaded["model"]) == ["0.weight", "0.bias", "1.weight", "1.bias"]
+    for name, value in model.state_dict().items():
+        assert_same_array(loaded["model"][name], value)
+    assert_same_array(loaded["model.extra"]["0.weight"], np.ones(1))
+
+
+def test_a_version_1_checkpoint_still_loads_flat(tmp_path):
+    # What save wrote before the manifest recorded the tree: flat dotted members, their scalars listed.
+    manifest = '{"format": "tinyattn checkpoint", "version": 1, "scalars": {"model.step": "int"}}'
+    np.savez(tmp_path / "old.npz", **{MANIFEST_KEY: np.array(manifest), "model.out.weight": np.ones(2),
+                                      "model.step": np.array(7)})
+    for loaded in (load(tmp_path / "old.npz"), load(tmp_path / "old.npz", flat=True)):
+        assert list(loaded) == ["model.out.weight", "model.step"]
+        assert_same_array(loaded["model.out.weight"], np.ones(2))
+        assert loaded["model.step"] == 7 and type(loaded["model.step"]) is int
 
 
 def test_an_empty_state_round_trips_to_an_empty_dict(tmp_path):
@@ -237,15 +269,19 @@ def test_model_and_optimizer_state_round_trip_through_one_checkpoint(tmp_path):
     checkpoint = load(tmp_path / "run.npz")
     assert checkpoint["epoch"] == 3
     restored_model, restored_optimizer = make()
-    restored_model.load_state_dict({key[len("model."):]: value for key, value in checkpoint.items()
-                                    if key.startswith("model.")})
-    restored_optimizer.load_state_dict({key[len("optimizer."):]: value for key, value in checkpoint.items()
-                                        if key.startswith("optimizer.")})
+    restored_model.load_state_dict(checkpoint["model"])
+    restored_optimizer.load_state_dict(checkpoint["optimizer"])
     train_step(model, optimizer, inputs)
     train_step(restored_model, restored_optimizer, inputs)
     pairs = zip(model.state_dict().items(), restored_model.state_dict().items(), strict=True)
     for (name, expected), (_, actual) in pairs:
         np.testing.assert_array_equal(actual, expected, err_msg=name)
+
+
+def _python_child(code, *args, **kwargs):
+    """A new Python process running `code` with `args`, importing this checkout's tinyattn."""
+    return subprocess.Popen([sys.executable, "-c", code, *args], cwd=REPO_ROOT,
+                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, **kwargs)
 
 
 # ----- atomicity --------------------------------------------------------------------------------------------------
@@ -301,15 +337,134 @@ def test_a_crash_between_writing_and_renaming_leaves_the_old_checkpoint_intact(o
         "os.replace = lambda *args: os._exit(17)\n"
         "tio.save({'weight': np.full(1000, 3.0), 'step': 8}, sys.argv[1])\n"
     )
-    result = subprocess.run([sys.executable, "-c", script, str(path)], check=False, cwd=REPO_ROOT, capture_output=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, timeout=120)
-    assert result.returncode == 17, result.stderr.decode()
+    process = _python_child(script, str(path), stderr=subprocess.PIPE)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 17, stderr.decode()
     assert path.read_bytes() == old_bytes
-    assert load(path)["step"] == 7
     leftovers = [name for name in os.listdir(path.parent) if name != path.name]
-    # The leftover is hidden, named after the checkpoint, and complete: it was written and closed before the rename.
+    # The leftover is hidden, named after the checkpoint and its writer, and complete: it was written and closed
+    # before the rename.
     assert len(leftovers) == 1 and leftovers[0].startswith(f".{path.name}.") and leftovers[0].endswith(".tmp")
+    assert f".{process.pid}." in leftovers[0]
     assert load(path.parent / leftovers[0])["step"] == 8
+    assert load(path)["step"] == 7
+    assert_untouched(path, old_bytes)  # that load removed the leftover: its writer is gone
+
+
+# ----- orphaned temporaries -------------------------------------------------------------------------------------
+posix_only = pytest.mark.skipif(os.name != "posix", reason="liveness of a pid is checked with os.kill(pid, 0)")
+
+
+def _dead_pid():
+    """The pid of a process that has exited and been reaped."""
+    child = _python_child("pass")
+    child.wait(timeout=120)
+    return child.pid
+
+
+def _save_or_load(path, how):
+    if how == "save":
+        save({"weight": np.zeros(2), "step": 9}, path)
+    else:
+        load(path)
+
+
+@posix_only
+@pytest.mark.parametrize("how", ["save", "load"])
+def test_a_save_killed_mid_write_leaves_a_temporary_that_the_next_save_or_load_removes(old_checkpoint, how):
+    path, old_bytes = old_checkpoint
+    script = (
+        "import sys, time, numpy as np\n"
+        "import tinyattn.io as tio\n"
+        "write_array, written = tio.npy_format.write_array, []\n"
+        "def write_then_stall(*args, **kwargs):\n"
+        "    write_array(*args, **kwargs)\n"
+        "    written.append(1)\n"
+        "    if len(written) == 2:  # the manifest and the large weight are in the file, 'step' is not\n"
+        "        print('writing', flush=True)\n"
+        "        time.sleep(600)\n"
+        "tio.npy_format.write_array = write_then_stall\n"
+        "tio.save({'weight': np.ones(2_000_000), 'step': 8}, sys.argv[1])\n"
+    )
+    writer = _python_child(script, str(path), stdout=subprocess.PIPE)
+    try:
+        assert writer.stdout.readline() == b"writing\n"
+        writer.kill()  # SIGKILL: no cleanup code of the writer runs
+    finally:
+        writer.kill()
+        writer.wait(timeout=120)
+        writer.stdout.close()
+    orphans = [name for name in os.listdir(path.parent) if name != path.name]
+    assert len(orphans) == 1 and orphans[0].startswith(f".{path.name}.") and f".{writer.pid}." in orphans[0]
+    assert os.path.getsize(path.parent / orphans[0]) > 16_000_000
+    assert path.read_bytes() == old_bytes
+
+    _save_or_load(path, how)
+    assert os.listdir(path.parent) == [path.name]
+    assert load(path)["step"] == (9 if how == "save" else 7)
+
+
+@posix_only
+@pytest.mark.parametrize("how", ["save", "load"])
+def test_only_temporaries_of_this_checkpoint_whose_writer_is_gone_from_this_host_are_removed(old_checkpoint, how):
+    path, _ = old_checkpoint
+    folder, dead = path.parent, _dead_pid()
+    sleeper = _python_child("import time; time.sleep(600)")
+    try:
+        orphan = tio._temp_name(path, dead, "0123456789ab")
+        kept = {
+            "live writer, this process": tio._temp_name(path, os.getpid(), "0123456789ab"),
+            "live writer, another process": tio._temp_name(path, sleeper.pid, "0123456789ab"),
+            "another host": orphan.replace(tio._writer_id(), "elsewhere"),
+            "another pid namespace": orphan.replace(tio._writer_id(), tio._writer_id() + "0"),
+            "another checkpoint": tio._temp_name(folder / "other.npz", dead, "0123456789ab"),
+            "a checkpoint whose name extends this one": tio._temp_name(folder / f"{path.name}.x", dead, "0123456789ab"),
+            "an older tinyattn's temporary": f".{path.name}.0123456789ab.tmp",
+            "not a temporary": orphan[:-len(".tmp")],
+            "a user's file": f"{path.name}.{dead}.tmp",
+        }
+        for name in [orphan, *kept.values()]:
+            (folder / name).write_bytes(b"partial")
+        (folder / tio._temp_name(path, dead, "ba9876543210")).mkdir()  # not a regular file: never removed
+        _save_or_load(path, how)
+        remaining = set(os.listdir(folder))
+        assert orphan not in remaining
+        for what, name in kept.items():
+            assert name in remaining, what
+        assert tio._temp_name(path, dead, "ba9876543210") in remaining
+    finally:
+        sleeper.kill()
+        sleeper.wait(timeout=120)
+
+
+@posix_only
+def test_a_temporary_of_another_users_live_process_is_kept(old_checkpoint, monkeypatch):
+    path, _ = old_checkpoint
+    temporary = tio._temp_name(path, 4242, "0123456789ab")
+    (path.parent / temporary).write_bytes(b"partial")
+
+    def another_users_process(pid, signal):
+        raise PermissionError(1, "Operation not permitted")
+    monkeypatch.setattr(os, "kill", another_users_process)
+    load(path)
+    assert temporary in os.listdir(path.parent)
+
+
+@posix_only
+def test_an_orphan_that_cannot_be_removed_does_not_stop_the_save(old_checkpoint, monkeypatch):
+    path, _ = old_checkpoint
+    orphan = tio._temp_name(path, _dead_pid(), "0123456789ab")
+    (path.parent / orphan).write_bytes(b"partial")
+    real_unlink = os.unlink
+
+    def refuse_the_orphan(name, *args, **kwargs):
+        if os.path.basename(name) == orphan:
+            raise PermissionError(13, "Permission denied", name)
+        return real_unlink(name, *args, **kwargs)
+    monkeypatch.setattr(os, "unlink", refuse_the_orphan)
+    save({"step": 9}, path)
+    assert load(path) == {"step": 9}
+    assert sorted(os.listdir(path.parent)) == sorted([path.name, orphan])
 
 
 def test_save_fsyncs_the_file_before_the_rename_and_the_folder_after(tmp_path, monkeypatch):
@@ -536,7 +691,13 @@ def test_a_foreign_file_gives_a_clear_error_naming_the_file(tmp_path, write, wor
     (np.array('{"version": 1, "scalars": {"step": "complex"}}'), ["'complex'"]),
     (np.array('{"version": 1, "scalars": {"missing": "int"}}'), ["'missing'", "nothing"]),
     (np.array('{"version": 1, "scalars": {"step": "str"}}'), ["'step'", "str"]),
-], ids=["not-json", "not-a-string", "newer-version", "unknown-type", "missing-key", "wrong-kind"])
+    (np.array('{"version": 2, "scalars": {}}'), ["version 2 needs a 'tree'"]),
+    (np.array('{"version": 2, "scalars": {}, "tree": {"a": "nope", "step": "step"}}'), ["'nope'", "not an entry"]),
+    (np.array('{"version": 2, "scalars": {}, "tree": {"a": "step", "b": "step"}}'), ["'step'", "named twice"]),
+    (np.array('{"version": 2, "scalars": {}, "tree": {"step": 3}}'), ["3", "'step'"]),
+    (np.array('{"version": 2, "scalars": {}, "tree": {}}'), ["leaves out", "'step'"]),
+], ids=["not-json", "not-a-string", "newer-version", "unknown-type", "missing-key", "wrong-kind", "no-tree",
+        "tree-names-a-missing-entry", "tree-names-an-entry-twice", "tree-leaf-not-a-name", "tree-leaves-one-out"])
 def test_a_malformed_manifest_is_refused(tmp_path, manifest, words):
     np.savez(tmp_path / "c.npz", **{MANIFEST_KEY: manifest, "step": np.array(3)})
     assert_clear_load_error(tmp_path / "c.npz", *words)

@@ -190,6 +190,37 @@ def test_step_returns_the_closures_loss():
     assert loss.item() == 4.0 and p.item() == 1.0  # 2 - 0.25 * 4
 
 
+# ----- steps change the version of what they update -----------------------------------------------------------------
+
+MAKERS = {"sgd": lambda ps: SGD(ps, lr=0.1, momentum=0.9), "adam": lambda ps: Adam(ps, lr=0.1),
+          "adamw": lambda ps: AdamW(ps, lr=0.1)}
+
+
+@pytest.mark.parametrize("name", MAKERS)
+def test_a_step_between_forward_and_backward_makes_backward_raise_naming_the_change(name):
+    weight = param(np.ones((3, 2)))
+    optimizer = MAKERS[name]([weight])
+    inputs = np.arange(6.0).reshape(2, 3)
+    (ta.tensor(inputs) @ weight).sum().backward()  # a gradient, so that the step below updates the weight
+    loss = (ta.tensor(inputs) @ weight).sum()
+    optimizer.step()
+    with pytest.raises(ta.GraphError, match=r"changed after .*version 0 then, 1 now.*optimizer\.step\(\) goes after"):
+        loss.backward()
+
+
+@pytest.mark.parametrize("name", MAKERS)
+def test_backward_then_step_trains_and_each_step_marks_only_the_updated_parameters(name):
+    weight, frozen_out = param(np.ones((3, 2))), param([0.5])
+    optimizer = MAKERS[name]([weight, frozen_out])
+    inputs = np.arange(6.0).reshape(2, 3)
+    for step in range(1, 4):
+        optimizer.zero_grad()
+        (ta.tensor(inputs) @ weight).sum().backward()  # frozen_out takes no part: its .grad stays None
+        optimizer.step()
+        assert (weight.version, frozen_out.version) == (step, 0)
+    assert not np.array_equal(weight.data, np.ones((3, 2)))
+
+
 # ----- dtype and in-place updates -------------------------------------------------------------------------------------
 
 f32 = np.float32
@@ -360,14 +391,20 @@ def trained_adam():
     (lambda s: s.update({"epoch": 3}), r"unexpected key 'epoch'"),
     (lambda s: s.update({"param_groups.2.lr": 0.1}), r"parameter groups \[0, 1, 2\].*has 2"),
     (lambda s: s.update({"param_groups.0.lr": -1.0}), r"learning rate must be finite and >= 0, got -1"),
+    (lambda s: s.update({"param_groups.1.params": np.array([0])}), r"param_groups\.1\.params repeats an index"),
+    (lambda s: s.update({"state.1.step": -1}), r"state\.1\.step must be an integer >= 0"),
+    (lambda s: s.update({"state.0.exp_avg": np.array(["a", "b"])}), r"state\.0\.exp_avg: holds <U1"),
+    (lambda s: s.update({"state.1.exp_avg_sq": np.array([1j])}), r"state\.1\.exp_avg_sq: holds complex128"),
+    (lambda s: s.update({"state.1.exp_avg": [None]}), r"state\.1\.exp_avg: holds object"),
 ], ids=["missing-hyperparameter", "wrong-group-size", "misshaped-state", "other-optimiser", "stray-index",
-        "fractional-step", "unknown-key", "extra-group", "bad-lr"])
+        "fractional-step", "unknown-key", "extra-group", "bad-lr", "repeated-index", "negative-step", "strings",
+        "complex", "object"])
 def test_load_state_dict_names_what_does_not_fit_and_changes_nothing(change, message):
     optimizer = trained_adam()
     state = optimizer.state_dict()
     change(state)
     before = optimizer.state_dict()
-    with pytest.raises((ValueError, ShapeError), match=message):
+    with pytest.raises((ValueError, ShapeError, DTypeError), match=message):
         optimizer.load_state_dict(state)
     after = optimizer.state_dict()
     assert after.keys() == before.keys()
@@ -578,6 +615,29 @@ def test_sequential_lr_refuses_stray_inner_state():
     state["schedulers.2.last_epoch"] = 0
     with pytest.raises(ValueError, match=r"unexpected \['schedulers\.2\.last_epoch'\]"):
         schedule.load_state_dict(state)
+
+
+def test_a_schedule_state_with_one_bad_argument_changes_nothing():
+    optimizer = SGD([param([0.0])], lr=1.0)
+    schedule = StepLR(optimizer, step_size=5, gamma=0.5)
+    schedule.step()
+    with pytest.raises(ValueError, match="gamma must be finite and >= 0"):
+        schedule.load_state_dict({"last_epoch": 12, "step_size": 2, "gamma": -1.0})  # step_size is checked first
+    assert (schedule.last_epoch, schedule.step_size, schedule.gamma) == (1, 5, 0.5)
+    assert optimizer.param_groups[0]["lr"] == 1.0
+
+
+def test_a_sequential_schedule_state_with_bad_milestones_leaves_the_inner_schedules_as_they_were():
+    optimizer = SGD([param([0.0])], lr=1.0)
+    warmup, decay = LinearWarmup(optimizer, 2), StepLR(optimizer, 2)
+    schedule = SequentialLR(optimizer, [warmup, decay], [2])
+    state = schedule.state_dict()
+    state.update({"schedulers.0.warmup_steps": 9, "schedulers.1.step_size": 7, "milestones": np.array([0])})
+    before = [inner.state_dict() for inner in (warmup, decay, schedule)]
+    with pytest.raises(ValueError, match=r"milestones\[0\] must be a positive integer"):
+        schedule.load_state_dict(state)
+    assert [inner.state_dict() for inner in (warmup, decay, schedule)] == before
+    assert optimizer.param_groups[0]["lr"] == schedule.get_last_lr()[0]
 
 
 @pytest.mark.parametrize("make, error, message", [

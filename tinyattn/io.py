@@ -1,32 +1,49 @@
-"""Checkpoints: save a mapping of names to arrays to an ``.npz`` file, atomically, and load it back without pickle.
+"""Checkpoints: save a nested mapping of names to arrays to an ``.npz`` file, atomically, and load it back, nested as
+it was saved, without pickle.
 
-    ta.io.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 3}, "run/last.npz")
-    checkpoint = ta.io.load("run/last.npz")       # {"model.out.weight": array(...), ..., "epoch": 3}
-    model.load_state_dict({name[len("model."):]: value for name, value in checkpoint.items()
-                           if name.startswith("model.")})
+    ta.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 3}, "run/last.npz")
+    checkpoint = ta.load("run/last.npz")    # {"model": {"out.weight": array(...), ...}, "optimizer": {...}, "epoch": 3}
+    model.load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
 
 Format. A checkpoint is an uncompressed ``.npz`` archive, the format ``np.savez`` writes: a zip file with one
-``<name>.npy`` member per entry, so ``np.load(path)`` reads it without tinyattn. Nested mappings are flattened, their
-keys joined with ".", and ``load`` returns that flat dict (a state_dict is flat already). One more member,
-``__tinyattn__``, holds a 0-d string array of JSON: the format version and which entries were Python scalars, so that
-``3`` comes back as ``3`` and not as ``array(3)``. A plain ``np.savez`` file, which has no such member, loads as a
-dict of arrays.
+``<name>.npy`` member per entry, so ``np.load(path)`` reads it without tinyattn. A member's name is the entry's key
+path joined with ".": ``model.out.weight``. One more member, ``__tinyattn__``, holds a 0-d string array of JSON, the
+manifest: the format version, which entries were Python scalars (so that ``3`` comes back as ``3`` and not as
+``array(3)``), and the tree of the saved mappings, whose leaves name the members. The dots cannot tell the nesting
+(a state_dict's keys hold dots too: "out.weight"), the tree does: ``load`` rebuilds the nested dicts from it, and
+``load(path, flat=True)`` gives the flat dict of member names instead. Files of format version 1 (no tree) and plain
+``np.savez`` files (no manifest) load flat, the latter as a dict of arrays.
 
 Atomicity. ``save`` writes a temporary file in the destination's folder, flushes and fsyncs it, renames it over the
 destination with ``os.replace`` (atomic on POSIX and on Windows within one volume), then fsyncs the folder so the
 rename itself survives a power cut. At every instant the destination holds either the previous checkpoint, whole, or
 the new one, whole: a crash or an exception part-way leaves the previous checkpoint untouched.
 
+Orphans. An exception removes the temporary file, but a process killed mid-save (SIGKILL, the out-of-memory killer, a
+power cut) leaves it behind. Its name says who wrote it, ``.<name>.<host>.<pid>.<random>.tmp`` (the host part also
+names the Linux pid namespace, as containers sharing a folder may share a hostname), so the next ``save`` or ``load``
+of the same path removes the temporaries of that path whose writer is gone: written on this host and pid namespace,
+by a process id that no longer exists. A temporary of a live process, of another host or of another checkpoint is
+never touched, nor is any other file. (A dead writer's pid reused by a new process keeps its orphan until that
+process ends. Windows has no safe liveness check, so orphans stay there.)
+
 No pickle. Unpickling runs code: a pickle names callables and their arguments, and loading calls them, so loading an
 untrusted pickle (a downloaded ``torch.save`` file, an object array in an ``.npz``) can do anything the user can.
 ``save`` refuses values that could only be stored by pickling and ``load`` reads with ``allow_pickle=False``;
 ``load`` never unpickles, whatever the file holds.
+
+Restoring. ``restored_array`` turns a loaded value into a parameter's or a buffer's dtype, refusing what the cast
+would garble; ``Module.load_state_dict`` and the optimisers' ``load_state_dict`` use it to check every value before
+they write any.
 """
 import errno
 import json
 import logging
 import os
+import re
 import secrets
+import socket
 import stat
 import zipfile
 from collections.abc import Mapping
@@ -41,8 +58,8 @@ logger = logging.getLogger(__name__)
 
 #: The name of the member that describes the checkpoint; no entry may use it.
 MANIFEST_KEY = "__tinyattn__"
-#: The version of the format ``save`` writes; ``load`` reads this version and older ones.
-FORMAT_VERSION = 1
+#: The version of the format ``save`` writes; ``load`` reads this version and older ones. 2 added the tree.
+FORMAT_VERSION = 2
 
 # Python scalar type -> its name in the manifest, and the dtype kind it is stored as. bool before int: bool is an int.
 _SCALAR_TYPES = (("bool", bool, "b"), ("int", int, "i"), ("float", float, "f"), ("str", str, "U"))
@@ -59,24 +76,29 @@ def save(state, path):
               loaded back as an array of the same dtype and shape (a NumPy scalar as a 0-d array);
             - a Tensor, whose ``.data`` is saved, loaded back as an array;
             - a Python int (within int64), float, bool or str, loaded back as the same Python type;
-            - a nested mapping, flattened: ``{"model": {"w": w}}`` is saved, and loaded, as ``{"model.w": w}``.
+            - a nested mapping (a state_dict, another checkpoint's part), loaded back as a dict of the same keys,
+              in the same order; an empty one too. Its entries are stored as members named by their key path
+              joined with ".": ``{"model": {"out.weight": w}}`` gives the member ``model.out.weight``.
         path: a str or os.PathLike. The file is written exactly there: no ".npz" is appended (unlike np.savez),
             though ".npz" is the conventional suffix. A file already there is replaced (a symlink itself is replaced,
             not its target) and its permission bits are kept; a new file gets the usual ``0o666 & ~umask``.
 
     Every value is checked before anything touches the disk. Raises TypeError (DTypeError for an object or other
     pickle-only dtype) or ValueError naming the key and its type for: a key that is not a str, a value of another
-    type (list, None, ...), a key that flattening makes appear twice, a mapping that contains itself, an int outside
-    int64, a str ending in NUL characters (.npy strings drop them), a key holding NUL or a lone surrogate, and the
-    reserved key "__tinyattn__". If writing fails (disk full, ...) the error propagates with a note, the temporary
-    file is removed and `path` is untouched.
+    type (list, None, ...), two key paths that give one member name (``{"a.b": 1, "a": {"b": 2}}``), a mapping
+    that contains itself, an int outside int64, a str ending in NUL characters (.npy strings drop them), a key
+    holding NUL or a lone surrogate, and the reserved key "__tinyattn__". Then the temporaries of `path` left by
+    writers that were killed are removed (see the module's docstring). If writing fails (disk full, ...) the error
+    propagates with a note, the temporary file is removed and `path` is untouched.
     """
     path = _as_path(path)
-    entries, scalars = _flatten(state, path)
-    manifest = json.dumps({"format": "tinyattn checkpoint", "version": FORMAT_VERSION, "scalars": scalars})
+    entries, scalars, tree = _flatten(state, path)
+    manifest = json.dumps({"format": "tinyattn checkpoint", "version": FORMAT_VERSION, "scalars": scalars,
+                           "tree": tree})
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise IsADirectoryError(errno.EISDIR, "save: cannot replace a folder with a checkpoint", path)
+    _remove_orphans(path, folder)  # first: a disk filled by orphans may lack the room for this checkpoint
     temp_path, file = _create_temp_file(path, folder)
     try:
         with file:
@@ -96,22 +118,27 @@ def save(state, path):
     _sync_folder(folder, path)
 
 
-def load(path):
+def load(path, *, flat=False):
     """Read a checkpoint written by ``save`` (or any ``np.savez`` file without object arrays) into a dict.
 
-    Returns a new dict, in the order the entries were saved, of flat (dotted) keys to NumPy arrays (fresh and
-    writeable), and to Python int, float, bool or str for the entries saved as Python scalars. The file is read
-    completely and closed before returning.
+    Returns new dicts nested as the state given to ``save`` was, in the order it was saved: ``{"model":
+    {"out.weight": array(...), ...}, "optimizer": {...}, "epoch": 3}``, ready for
+    ``model.load_state_dict(checkpoint["model"])``. Arrays are fresh and writeable; the entries saved as Python
+    scalars come back as Python int, float, bool or str. With ``flat=True``, one flat dict of the member names
+    (key paths joined with ".": ``"model.out.weight"``) instead. A file of format version 1 (tinyattn before the
+    tree) or a plain ``np.savez`` file loads flat either way. The file is read completely and closed before
+    returning; the temporaries of `path` left by killed writers are removed (see the module's docstring).
 
     Never unpickles (``np.load(..., allow_pickle=False)``). Raises FileNotFoundError if there is no file at `path`,
     and CheckpointError (a ValueError) naming the file and the problem if it is not a checkpoint: empty, not a zip
     archive (random bytes, text, a raw pickle such as a ``torch.save`` file, a single ``.npy``), truncated or
-    corrupt, holding a member that is not a ``.npy`` array, holding an object array (stored as a pickle), or
-    written by a newer tinyattn.
+    corrupt, holding a member that is not a ``.npy`` array, holding an object array (stored as a pickle), with a
+    malformed manifest, or written by a newer tinyattn.
     """
     path = _as_path(path)
     if not os.path.lexists(path):
         raise FileNotFoundError(errno.ENOENT, "load: no checkpoint file at", path)
+    _remove_orphans(path, os.path.dirname(os.path.abspath(path)))
     with open(path, "rb") as file:
         problem = _foreign_file_problem(file.read(8))
         if problem:
@@ -127,7 +154,11 @@ def load(path):
         except Exception as exc:  # noqa: BLE001
             raise CheckpointError(f"load: {path!r} is truncated or corrupt, not a readable .npz archive "
                                   f"({type(exc).__name__}: {exc})") from None
-    return _restore_scalars(entries, path)
+    entries, tree = _read_manifest(entries, path)
+    if tree is None:
+        return entries
+    nested = _nest(tree, dict(entries), path)  # built even when flat: it checks the tree against the members
+    return entries if flat else nested
 
 
 # ----- save -------------------------------------------------------------------------------------------------------
@@ -140,12 +171,16 @@ def _as_path(path):
 
 
 def _flatten(state, path):
-    """(dotted key -> array, dotted key -> scalar type name) for every leaf of `state`, checked; no I/O."""
+    """(member name -> array, member name -> scalar type name, tree) for every leaf of `state`, checked; no I/O.
+
+    The tree has the keys of `state`, nested as they are there, and the member name of each leaf as its value.
+    """
     if not isinstance(state, Mapping):
         raise TypeError(f"save({path!r}): state must be a mapping of str keys to arrays, got {type(state).__name__}")
     entries, scalars = {}, {}
 
     def visit(mapping, prefix, ancestors):
+        tree = {}
         for key, value in mapping.items():
             if not isinstance(key, str):
                 where = f" inside {prefix[:-1]!r}" if prefix else ""
@@ -154,7 +189,7 @@ def _flatten(state, path):
             if isinstance(value, Mapping):
                 if id(value) in ancestors:
                     raise ValueError(f"save({path!r}): the mapping at key {name!r} contains itself")
-                visit(value, name + ".", ancestors | {id(value)})
+                tree[key] = visit(value, name + ".", ancestors | {id(value)})
                 continue
             _check_key(name, path)
             if name in entries:
@@ -162,9 +197,11 @@ def _flatten(state, path):
             entries[name], scalar_type = _to_array(name, value, path)
             if scalar_type:
                 scalars[name] = scalar_type
+            tree[key] = name
+        return tree
 
-    visit(state, "", {id(state)})
-    return entries, scalars
+    tree = visit(state, "", {id(state)})
+    return entries, scalars, tree
 
 
 def _check_key(name, path):
@@ -215,6 +252,60 @@ def _to_array(name, value, path):
     return array, scalar_type
 
 
+def _writer_id():
+    """This host and, where Linux tells it, this pid namespace, in characters safe in a file name (no dots).
+
+    A pid means one process only within its pid namespace: containers that share a folder can share a hostname
+    (the containers of one Kubernetes pod do) while each counts its own pids."""
+    writer = re.sub(r"[^A-Za-z0-9-]", "_", socket.gethostname())[:64] or "_"
+    try:
+        writer += f"-pidns{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        pass
+    return writer
+
+
+def _temp_name(path, pid, token):
+    """The name of a temporary file of the checkpoint `path`, written by process `pid` of this host."""
+    return f".{os.path.basename(path)}.{_writer_id()}.{pid}.{token}.tmp"
+
+
+def _remove_orphans(path, folder):
+    """Remove the temporary files of `path` in `folder` whose writer, a process of this host, no longer exists."""
+    if os.name != "posix":
+        return  # os.kill(pid, 0) would terminate the process on Windows: there is no safe liveness check
+    # _temp_name's pattern, for this path and this host: the pid is captured
+    own = re.compile(re.escape(f".{os.path.basename(path)}.{_writer_id()}.") + r"([1-9][0-9]{0,9})\.[0-9a-f]{12}\.tmp")
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return  # no folder, or not readable: save or load will say so
+    for name in names:
+        match = own.fullmatch(name)
+        if match is None or _process_exists(int(match.group(1))):
+            continue
+        orphan = os.path.join(folder, name)
+        try:
+            if stat.S_ISREG(os.lstat(orphan).st_mode):
+                os.unlink(orphan)
+                logger.info("removed %r, left by process %s, which was killed while saving", orphan, match.group(1))
+        except OSError as exc:  # removed by another process meanwhile, or a read-only folder: not this call's job
+            logger.debug("could not remove the orphaned temporary file %r (%s)", orphan, exc)
+
+
+def _process_exists(pid):
+    """Whether a process `pid` exists on this host (POSIX only); True when unsure."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only checks that the process exists and may be signalled
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # PermissionError: it exists, another user's
+        return True
+    return True
+
+
 def _create_temp_file(path, folder):
     """(name, open binary file) of a new file next to `path`; like tempfile.mkstemp, but honouring the umask."""
     try:
@@ -223,7 +314,7 @@ def _create_temp_file(path, folder):
         mode = None
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     for _ in range(100):
-        temp_path = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+        temp_path = os.path.join(folder, _temp_name(path, os.getpid(), secrets.token_hex(6)))
         try:
             fd = os.open(temp_path, flags, 0o666)
         except FileExistsError:
@@ -313,10 +404,10 @@ def _read_members(archive, path):
     return entries
 
 
-def _restore_scalars(entries, path):
-    """Drop the manifest and turn the entries it lists back into Python scalars."""
+def _read_manifest(entries, path):
+    """Drop the manifest and turn the entries it lists back into Python scalars; returns (entries, tree or None)."""
     if MANIFEST_KEY not in entries:
-        return entries  # a plain np.savez file: arrays only
+        return entries, None  # a plain np.savez file: arrays only
     manifest_array = entries.pop(MANIFEST_KEY)
     bad = f"load: {path!r} has a malformed {MANIFEST_KEY!r} manifest"
     if manifest_array.shape != () or manifest_array.dtype.kind != "U":
@@ -324,8 +415,8 @@ def _restore_scalars(entries, path):
                               f"dtype {manifest_array.dtype}")
     try:
         manifest = json.loads(manifest_array.item())
-    except ValueError as exc:
-        raise CheckpointError(f"{bad}: not JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply for the parser
+        raise CheckpointError(f"{bad}: not JSON ({type(exc).__name__}: {exc})") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("version"), int) \
             or not isinstance(manifest.get("scalars"), dict):
         raise CheckpointError(f"{bad}: expected an object with an int 'version' and a 'scalars' object")
@@ -342,4 +433,61 @@ def _restore_scalars(entries, path):
             found = "nothing" if array is None else f"shape {array.shape}, dtype {array.dtype}"
             raise CheckpointError(f"{bad}: key {key!r} should be a 0-d {type_name}, found {found}")
         entries[key] = python_type(array.item())
-    return entries
+    tree = manifest.get("tree")
+    if manifest["version"] >= 2 and not isinstance(tree, dict):
+        raise CheckpointError(f"{bad}: format version {manifest['version']} needs a 'tree' object")
+    return entries, tree
+
+
+def _nest(tree, entries, path):
+    """The nested dicts `tree` describes, each leaf (a member name) replaced by its entry, taken out of `entries`."""
+    bad = f"load: {path!r} has a malformed {MANIFEST_KEY!r} manifest"
+
+    def build(node):
+        nested = {}
+        for key, value in node.items():
+            if isinstance(value, dict):
+                nested[key] = build(value)
+            elif isinstance(value, str) and value in entries:
+                nested[key] = entries.pop(value)
+            else:
+                raise CheckpointError(f"{bad}: its tree names {value!r} at key {key!r}, which is not an entry of the "
+                                      "file (or is named twice)")
+        return nested
+
+    try:
+        nested = build(tree)
+    except RecursionError:
+        raise CheckpointError(f"{bad}: its tree is nested too deeply") from None
+    if entries:
+        raise CheckpointError(f"{bad}: its tree leaves out the entries {sorted(entries)}")
+    return nested
+
+
+# ----- restoring loaded values into a model or an optimiser -------------------------------------------------------
+def restored_array(value, dtype, what):
+    """`value` (an array, a Tensor or a number, as read from a checkpoint) as a new array of `dtype`.
+
+    Raises DTypeError, naming `what`, for a value whose cast would garble it: not numbers (strings, objects, None, a
+    ragged list), complex numbers for a real `dtype`, a finite number that overflows to inf in a float `dtype`, and
+    a fraction, NaN, inf or out-of-range number for an integer or bool `dtype`. Rounding to a narrower float is
+    fine, and NaN and inf stay NaN and inf in a float `dtype`. The shape is the caller's to check.
+    """
+    dtype = np.dtype(dtype)
+    try:
+        array = np.asarray(value.data if isinstance(value, Tensor) else value)
+    except (TypeError, ValueError) as exc:
+        raise DTypeError(f"{what}: a {type(value).__name__} that is not an array of numbers ({exc})") from None
+    if array.dtype.kind not in ("biufc" if dtype.kind == "c" else "biuf"):
+        raise DTypeError(f"{what}: holds {array.dtype} data ({type(value).__name__}), which does not convert to "
+                         f"{dtype}")
+    with np.errstate(all="ignore"):  # the cast may overflow or be invalid: checked just below
+        converted = array.astype(dtype)
+        if dtype.kind in "fc":
+            garbled = np.isfinite(array) & ~np.isfinite(converted)
+        else:
+            garbled = converted.astype(array.dtype) != array  # NaN != NaN: a NaN counts as garbled
+    if np.any(garbled):
+        example = array[garbled].ravel()[0].item()  # a 0-d array indexed by a 0-d mask gives a 1-d array
+        raise DTypeError(f"{what}: the {array.dtype} value {example!r} does not fit in {dtype}")
+    return converted

@@ -1,4 +1,5 @@
-"""Weight initialisers. Each fills a Tensor's data in place (keeping its dtype) and returns the Tensor.
+"""Weight initialisers. Each fills a Tensor's data in place (keeping its dtype), marks it modified (see
+``Tensor.version``: a graph recorded before cannot be backpropagated through) and returns the Tensor.
 
 Fans follow tinyattn's (in, out) weight layout: for a weight of shape (fan_in, fan_out), or more generally
 (fan_in, ..., fan_out) with the middle axes counted in both. Every initialiser draws from `rng` (a
@@ -25,7 +26,7 @@ def fans(shape):
 
 def _fill(tensor, values):
     tensor.data[...] = values.astype(tensor.data.dtype, copy=False)
-    return tensor
+    return tensor.mark_modified()
 
 
 def uniform_(tensor, low=0.0, high=1.0, rng=None):
@@ -37,8 +38,7 @@ def normal_(tensor, mean=0.0, std=1.0, rng=None):
 
 
 def zeros_(tensor):
-    tensor.data[...] = 0
-    return tensor
+    return _fill(tensor, np.zeros(()))
 
 
 def xavier_uniform_(tensor, gain=1.0, rng=None):

@@ -8,6 +8,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from tinyattn.errors import DTypeError, ShapeError
+from tinyattn.io import restored_array
 from tinyattn.tensor import Tensor
 
 #: The keys load_state_dict(strict=False) could not match.
@@ -145,21 +146,32 @@ class Module:
     def load_state_dict(self, state, strict=True):
         """Copy arrays from `state` into the parameters and buffers of the same names (cast to their dtypes).
 
-        With strict=True, missing keys, unexpected keys and mis-shaped arrays raise one error listing them all
-        (each mis-shape with both shapes); nothing is loaded then. With strict=False, matching keys are loaded and
-        the missing and unexpected ones returned. A mis-shaped array is an error either way.
+        All or nothing: every value is checked before any is written. With strict=True, missing keys, unexpected
+        keys, mis-shaped arrays (each with both shapes) and values that do not convert to their dtype (strings,
+        objects, complex numbers, overflow: see ``tinyattn.io.restored_array``; NaN is fine) raise one error listing
+        them all, ShapeError if a key or a shape is wrong and DTypeError otherwise. With strict=False, the missing
+        and unexpected keys are returned instead; a mis-shaped or unconvertible value is an error either way.
+        Parameters are written in place and marked modified (``Tensor.version``): a graph recorded before the load
+        cannot be backpropagated through.
         """
+        owner = f"load_state_dict into {type(self).__name__}"
         targets = OrderedDict(self.named_parameters())
         buffers = OrderedDict(self.named_buffers())
         own_names = list(targets) + list(buffers)
         missing = [name for name in own_names if name not in state]
         unexpected = [name for name in state if name not in targets and name not in buffers]
-        misshaped = []
+        values, misshaped, unconvertible = {}, [], []
         for name, target in list(targets.items()) + list(buffers.items()):
-            if name in state:
-                shape = np.shape(state[name].data if isinstance(state[name], Tensor) else state[name])
-                if shape != np.shape(target.data if isinstance(target, Tensor) else target):
-                    misshaped.append(f"{name}: checkpoint {shape} vs model {np.shape(target)}")
+            if name not in state:
+                continue
+            target = target.data if isinstance(target, Tensor) else target
+            try:
+                values[name] = restored_array(state[name], target.dtype, name)
+            except DTypeError as error:
+                unconvertible.append(str(error))
+                continue
+            if values[name].shape != target.shape:
+                misshaped.append(f"{name}: checkpoint {values[name].shape} vs model {target.shape}")
         problems = []
         if strict and missing:
             problems.append("missing keys: " + ", ".join(missing))
@@ -167,19 +179,20 @@ class Module:
             problems.append("unexpected keys: " + ", ".join(unexpected))
         if misshaped:
             problems.append("mis-shaped: " + "; ".join(misshaped))
+        if unconvertible:
+            problems.append("wrong dtype: " + "; ".join(unconvertible))
         if problems:
-            raise ShapeError(f"load_state_dict into {type(self).__name__}: " + ". ".join(problems))
+            error = DTypeError if len(problems) == 1 and unconvertible else ShapeError
+            raise error(f"{owner}: " + ". ".join(problems))
         for name, parameter in targets.items():
-            if name in state:
-                value = np.asarray(state[name].data if isinstance(state[name], Tensor) else state[name])
-                if value.dtype.kind not in "fiub":
-                    raise DTypeError(f"load_state_dict: {name} holds {value.dtype} data")
-                np.copyto(parameter.data, value, casting="unsafe")
+            if name in values:
+                np.copyto(parameter.data, values[name])
+                parameter.mark_modified()
         for module_name, module in self.named_modules():
             for name in list(module._buffers):
                 full = f"{module_name}.{name}" if module_name else name
-                if full in state:
-                    module.register_buffer(name, np.array(state[full], copy=True))
+                if full in values:
+                    module.register_buffer(name, values[full])
         return IncompatibleKeys(missing, unexpected)
 
     # ----- printing -------------------------------------------------------------------------------------------------

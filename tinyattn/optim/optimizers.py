@@ -5,6 +5,7 @@ import numpy as np
 
 from tinyattn.engine import enable_grad
 from tinyattn.errors import DTypeError, ShapeError
+from tinyattn.io import restored_array
 from tinyattn.optim._checks import at_least_zero, plain, real
 from tinyattn.tensor import Tensor
 
@@ -99,6 +100,7 @@ class Optimizer:
                     continue
                 self._check_grad(param)
                 self._update(param, self.state.setdefault(param, {}), group)
+                param.mark_modified()  # a graph recorded before this step can no longer be backpropagated through
         return loss
 
     def _check_grad(self, param):
@@ -141,7 +143,9 @@ class Optimizer:
     def load_state_dict(self, state_dict):
         """Restore what ``state_dict()`` saved, from the same parameters in the same groups (any Mapping: a dict, or
         what ``np.load`` gives). Hyper-parameters are taken from the checkpoint, state arrays are copied into the
-        parameters' dtypes. A checkpoint that does not fit raises, naming the key, and changes nothing."""
+        parameters' dtypes. All or nothing: every entry is checked before any is applied, and a checkpoint that does
+        not fit (a missing or unknown key, a wrong shape, a value that does not convert to the parameter's dtype:
+        see ``tinyattn.io.restored_array``) raises, naming the key, and changes nothing."""
         name = type(self).__name__
         saved = {"param_groups": {}, "state": {}}
         for key in state_dict.keys():
@@ -164,6 +168,9 @@ class Optimizer:
                 raise ValueError(f"{name}.load_state_dict: param_groups.{index}.params holds {indices.size} indices, "
                                  f"but group {index} has {len(group['params'])} parameters")
             param_of.update(zip(indices.tolist(), group["params"], strict=True))  # lengths checked above
+            if len(param_of) != sum(len(earlier["params"]) for earlier in self.param_groups[:index + 1]):
+                raise ValueError(f"{name}.load_state_dict: param_groups.{index}.params repeats an index of this or "
+                                 "an earlier group")
             new_group = {**group, **{key: plain(value) for key, value in entries.items()}}
             self._check_group(new_group, index)
             new_groups.append(new_group)
@@ -182,15 +189,16 @@ class Optimizer:
         self.state = new_state
 
     def _restored(self, key, field, value, param):
-        array = np.asarray(value)
+        where = f"{type(self).__name__}.load_state_dict: {key}"
         if self._state_kinds[field] == "int":
-            if array.ndim != 0 or array.dtype.kind not in "iu":
-                raise ValueError(f"{type(self).__name__}.load_state_dict: {key} must be an integer, got {value!r}")
+            array = np.asarray(value)
+            if array.ndim != 0 or array.dtype.kind not in "iu" or array < 0:
+                raise ValueError(f"{where} must be an integer >= 0, got {value!r}")
             return int(array)
+        array = restored_array(value, param.dtype, where)
         if array.shape != param.shape:
-            raise ShapeError(f"{type(self).__name__}.load_state_dict: {key} has shape {array.shape}, but its "
-                             f"parameter has shape {param.shape}")
-        return np.array(array, dtype=param.dtype, copy=True)
+            raise ShapeError(f"{where} has shape {array.shape}, but its parameter has shape {param.shape}")
+        return array
 
 
 class SGD(Optimizer):
@@ -230,7 +238,8 @@ class SGD(Optimizer):
                 buffer *= momentum
                 buffer += (1 - float(group["dampening"])) * direction
             direction = direction + momentum * buffer if group["nesterov"] else buffer
-        param.data -= lr * direction
+        data = param.data
+        data -= lr * direction
 
 
 class Adam(Optimizer):

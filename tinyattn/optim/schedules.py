@@ -17,14 +17,14 @@ class LRScheduler:
 
     A subclass declares its arguments in `_hyperparameters`, each with the check that validates it (from
     ``tinyattn.optim._checks``); its constructor passes them by name to this one. They become attributes of the same
-    names, and state_dict() saves them.
+    names, and state_dict() saves them. load_state_dict() is all or nothing: it checks every value before it sets any.
     """
 
     #: argument name -> check(owner, name, value), which returns the value as a plain number or raises.
     _hyperparameters = {}
 
     def __init__(self, optimizer, **hyperparameters):
-        self._configure(**hyperparameters)
+        self._configure(self._checked(**hyperparameters))
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(self).__name__}: expected an Optimizer, got {type(optimizer).__name__}")
         self.optimizer = optimizer
@@ -58,6 +58,11 @@ class LRScheduler:
 
     def load_state_dict(self, state_dict):
         """Restore n and the arguments from ``state_dict()``, and set each group's lr for that n."""
+        self._restore(self._checked_state(state_dict))
+
+    def _checked_state(self, state_dict):
+        """What `_restore` takes, (n, checked arguments), from a state_dict, or ValueError or TypeError naming what is
+        wrong; sets nothing."""
         name = type(self).__name__
         state = {key: plain(state_dict[key]) for key in state_dict.keys()}
         expected = {"last_epoch", *self._hyperparameters}
@@ -67,14 +72,23 @@ class LRScheduler:
         last_epoch = state.pop("last_epoch")
         if isinstance(last_epoch, bool) or not isinstance(last_epoch, int) or last_epoch < 0:
             raise ValueError(f"{name}.load_state_dict: last_epoch must be an integer >= 0, got {last_epoch!r}")
-        self._configure(**state)
+        return last_epoch, self._checked(**state)
+
+    def _restore(self, state):
+        last_epoch, hyperparameters = state
+        self._configure(hyperparameters)
         self.last_epoch = last_epoch
         self._apply()
 
-    def _configure(self, **hyperparameters):
-        """Check each argument named in `_hyperparameters` and keep it as an attribute."""
-        for name, check in self._hyperparameters.items():
-            setattr(self, name, check(type(self).__name__, name, hyperparameters[name]))
+    def _checked(self, **hyperparameters):
+        """Each argument named in `_hyperparameters`, checked: name -> plain value. Sets nothing."""
+        return {name: check(type(self).__name__, name, hyperparameters[name])
+                for name, check in self._hyperparameters.items()}
+
+    def _configure(self, hyperparameters):
+        """Keep checked arguments as attributes."""
+        for name, value in hyperparameters.items():
+            setattr(self, name, value)
 
 
 class StepLR(LRScheduler):
@@ -139,7 +153,7 @@ class SequentialLR(LRScheduler):
             raise ValueError("SequentialLR: every schedule must belong to the optimizer given to SequentialLR")
         super().__init__(optimizer, milestones=milestones)
 
-    def _configure(self, milestones):
+    def _checked(self, milestones):
         milestones = tuple(milestones)
         if len(milestones) != len(self.schedulers) - 1:
             raise ValueError(f"SequentialLR: {len(self.schedulers)} schedules need {len(self.schedulers) - 1} "
@@ -148,7 +162,7 @@ class SequentialLR(LRScheduler):
             positive_int("SequentialLR", f"milestones[{position}]", milestone)
         if any(later <= earlier for earlier, later in itertools.pairwise(milestones)):
             raise ValueError(f"SequentialLR: milestones must increase, got {milestones}")
-        self.milestones = tuple(int(milestone) for milestone in milestones)
+        return {"milestones": tuple(int(milestone) for milestone in milestones)}
 
     def lr_at(self, step, base_lr):
         index = bisect.bisect_right(self.milestones, step)
@@ -161,14 +175,22 @@ class SequentialLR(LRScheduler):
             state.update((f"schedulers.{index}.{key}", value) for key, value in inner.state_dict().items())
         return state
 
-    def load_state_dict(self, state_dict):
+    def _checked_state(self, state_dict):
+        """(own state, each inner schedule's state): every part checked before any is restored, so a bad entry
+        anywhere leaves all the schedules as they were."""
         own = {key: state_dict[key] for key in state_dict.keys() if not key.startswith("schedulers.")}
         prefixes = [f"schedulers.{index}." for index in range(len(self.schedulers))]
         stray = [key for key in state_dict.keys()
                  if key.startswith("schedulers.") and not key.startswith(tuple(prefixes))]
         if stray:
             raise ValueError(f"SequentialLR.load_state_dict: unexpected {sorted(stray)}")
-        for prefix, inner in zip(prefixes, self.schedulers, strict=True):
-            inner.load_state_dict({key[len(prefix):]: state_dict[key] for key in state_dict.keys()
-                                   if key.startswith(prefix)})
-        super().load_state_dict(own)
+        inner_states = [inner._checked_state({key[len(prefix):]: state_dict[key] for key in state_dict.keys()
+                                              if key.startswith(prefix)})
+                        for prefix, inner in zip(prefixes, self.schedulers, strict=True)]
+        return super()._checked_state(own), inner_states
+
+    def _restore(self, state):
+        own_state, inner_states = state
+        for inner, inner_state in zip(self.schedulers, inner_states, strict=True):
+            inner._restore(inner_state)
+        super()._restore(own_state)
