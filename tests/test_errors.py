@@ -49,3 +49,71 @@ def test_op_errors_remain_catchable_as_the_builtin_exception_types():
         t((2,))[3]
     with pytest.raises(TypeError):
         F.take(t((4, 2)), np.array([0.5]))
+
+
+# ----- axes: integers only -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "op, call",
+    [
+        ("sum", lambda x: x.sum(axis=1.5)),
+        ("sum", lambda x: F.sum(x, axis=(0, 1.5))),
+        ("mean", lambda x: x.mean(axis=1.5)),
+        ("var", lambda x: x.var(axis=1.5)),
+        ("max", lambda x: x.max(axis=1.5)),
+        ("min", lambda x: F.min(x, axis=1.5)),
+        ("softmax", lambda x: F.softmax(x, axis=1.5)),
+        ("log_softmax", lambda x: x.log_softmax(axis=1.5)),
+        ("logsumexp", lambda x: F.logsumexp(x, axis=1.5)),
+        ("expand_dims", lambda x: F.expand_dims(x, 1.5)),
+        ("squeeze", lambda x: F.squeeze(x, 1.5)),
+        ("swapaxes", lambda x: F.swapaxes(x, 1.5, 0)),
+        ("transpose", lambda x: F.transpose(x, axes=(1.5, 0))),  # named "axes" in its message
+        ("concatenate", lambda x: F.concatenate([x, x], axis=1.5)),
+        ("stack", lambda x: F.stack([x, x], axis=1.5)),
+        ("split", lambda x: F.split(x, 3, axis=1.5)),
+        ("take", lambda x: F.take(x, np.array([0]), axis=1.5)),
+        ("gather", lambda x: F.gather(x, np.array([[0]]), axis=1.5)),
+        ("argmax", lambda x: F.argmax(x, axis=1.5)),
+        ("argmin", lambda x: F.argmin(x, axis=1.5)),
+    ],
+)
+def test_a_float_axis_is_refused_naming_the_op_the_axis_and_the_input(op, call):
+    # NumPy's int() would make 1.5 axis 1: a silent truncation, not an axis.
+    argument = "axes" if op == "transpose" else "axis"
+    S.assert_error_names(DTypeError, lambda: call(t((2, 3))), [f"{op}: {argument}", "1.5", "(2, 3)", "float64"])
+
+
+@pytest.mark.parametrize("axis", [True, np.float64(1.0), np.array(1), "1"], ids=["bool", "numpy-float", "array", "str"])
+def test_an_axis_that_is_not_an_integer_is_refused_even_if_it_would_convert(axis):
+    S.assert_error_names(DTypeError, lambda: t((2, 3)).sum(axis=axis), ["sum", "axis", "(2, 3)"])
+    S.assert_error_names(DTypeError, lambda: F.softmax(t((2, 3)), axis=axis), ["softmax", "axis", "(2, 3)"])
+
+
+def test_integer_numpy_scalars_lists_and_tuples_are_accepted_as_axes():
+    x = ta.tensor(np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(x.sum(axis=np.int64(1)).data, [3.0, 12.0])
+    np.testing.assert_array_equal(F.sum(x, axis=(np.int32(0), -1)).data, 15.0)
+    np.testing.assert_array_equal(F.mean(x, axis=[0]).data, [1.5, 2.5, 3.5])
+    assert F.softmax(x, axis=np.int8(0)).shape == (2, 3)
+    assert [piece.shape for piece in F.split(x, 3, axis=np.int64(-1))] == [(2, 1)] * 3
+    assert F.take(x, np.array([2, 0]), axis=np.int64(1)).shape == (2, 2)
+
+
+@pytest.mark.parametrize("axis", [5, -3])
+def test_split_along_an_axis_out_of_range_names_split_the_axis_and_the_shape(axis):
+    S.assert_error_names(ShapeError, lambda: F.split(t((2, 3)), 3, axis=axis),
+                         ["split", f"axis {axis}", "(2, 3)", "float64"])
+
+
+@pytest.mark.parametrize(
+    "op, call",
+    [
+        ("concatenate", lambda x: F.concatenate([x, x], axis=2)),
+        ("stack", lambda x: F.stack([x, x], axis=-4)),
+        ("swapaxes", lambda x: F.swapaxes(x, 0, 2)),
+        ("take", lambda x: F.take(x, np.array([0]), axis=2)),
+        ("gather", lambda x: F.gather(x, np.array([[0]]), axis=-3)),
+    ],
+)
+def test_an_axis_out_of_range_names_the_op_the_axis_and_the_shape(op, call):
+    S.assert_error_names(ShapeError, lambda: call(t((2, 3))), [op, "axis", "out of range", "(2, 3)", "float64"])

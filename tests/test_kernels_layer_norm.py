@@ -90,3 +90,28 @@ def test_layer_norm_of_a_constant_row_is_the_bias_with_zero_input_gradient(imple
     np.testing.assert_array_equal(out, np.broadcast_to(bias, (2, 4)))
     d_x, _, _ = getattr(ln_kernels.layer_norm_backward, implementation)(np.ones((2, 4), dtype), x, mean, rstd)
     np.testing.assert_array_equal(d_x, 0)
+
+
+@pytest.mark.parametrize("implementation", S.KERNEL_IMPLEMENTATIONS)
+@pytest.mark.parametrize("dtype, large", [(np.float32, 2e19), (np.float64, 2e160)])
+def test_layer_norm_of_rows_whose_squares_overflow_equals_the_same_rows_scaled_down(implementation, dtype, large):
+    # large**2 is above the dtype's largest number, though the variance of the row is not (float32 [2e19, -2e19, 0, 0]
+    # has variance 2e38 < 3.4e38). With eps = 0, normalising x or x / large gives the same output, and rstd and d_x
+    # scale by 1 / large. The middle row is an ordinary one, between two that overflow.
+    shape = np.array([[1.0, -1.0, 0.0, 0.0], [0.25, -0.5, 1.5, 0.75], [0.5, -0.75, 1.0, 0.25]])
+    scales = np.array([large, 1.0, large])[:, None]
+    x = (shape * scales).astype(dtype)
+    weight, grad = np.array([2.0, -1.0, 0.5, 1.0], dtype), np.array([[0.3, -1.2, 2.0, 0.7]] * 3, dtype)
+    out, mean, rstd = getattr(ln_kernels.layer_norm, implementation)(x, weight, None, 0.0)
+    want_out, want_mean, want_rstd = ln_kernels.layer_norm.reference(shape, weight.astype(np.float64), None, 0.0)
+    tolerance = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(out, want_out, **tolerance)
+    np.testing.assert_allclose(mean, want_mean * scales[:, 0], rtol=tolerance["rtol"])
+    np.testing.assert_allclose(rstd * scales[:, 0], want_rstd, **tolerance)
+    d_x, d_weight, d_bias = getattr(ln_kernels.layer_norm_backward, implementation)(grad, x, mean, rstd, weight)
+    want_d_x, want_d_weight, want_d_bias = ln_kernels.layer_norm_backward.reference(
+        grad.astype(np.float64), shape, want_mean, want_rstd, weight.astype(np.float64))
+    assert np.all(np.isfinite(d_x)) and np.all(np.isfinite(d_weight))
+    np.testing.assert_allclose(d_x * scales, want_d_x, rtol=tolerance["rtol"], atol=1e-6)  # in float64: no overflow
+    np.testing.assert_allclose(d_weight, want_d_weight, rtol=tolerance["rtol"], atol=1e-6)
+    np.testing.assert_allclose(d_bias, want_d_bias, rtol=tolerance["rtol"])

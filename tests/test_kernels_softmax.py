@@ -33,7 +33,9 @@ def test_softmax_family_backward_kernel_equals_its_reference(name, case, data):
     grad = S.laid_out(data.draw(S.arrays(scores.shape, -2.0, 2.0)).astype(scores.dtype),
                       data.draw(st.sampled_from(S.LAYOUTS)))
     backward = getattr(softmax_kernels, f"{name}_backward")
-    S.assert_kernel_matches(backward.numba(forward, grad, scale), backward.reference(forward, grad, scale))
+    masks = (mask,) if name == "log_softmax" else ()  # log_softmax's backward takes the forward's mask
+    S.assert_kernel_matches(backward.numba(forward, grad, scale, *masks),
+                            backward.reference(forward, grad, scale, *masks))
 
 
 @pytest.mark.parametrize("dtype", S.KERNEL_DTYPES)
@@ -47,8 +49,29 @@ def test_masked_positions_get_exactly_zero_weight_and_fully_masked_rows_are_zero
     assert log_probs[0, 0] == -np.inf and np.all(log_probs[1] == -np.inf)
     assert softmax_kernels.logsumexp.numba(scores, keep, 1.0)[1] == -np.inf
     grad = np.ones_like(scores)
-    d_scores = softmax_kernels.log_softmax_backward.numba(log_probs, grad, 1.0)
+    d_scores = softmax_kernels.log_softmax_backward.numba(log_probs, grad, 1.0, keep)
     assert d_scores[0, 0] == 0.0 and np.all(d_scores[1] == 0.0) and np.all(np.isfinite(d_scores))
+
+
+@pytest.mark.parametrize("implementation", S.KERNEL_IMPLEMENTATIONS)
+@pytest.mark.parametrize("dtype", S.KERNEL_DTYPES)
+@pytest.mark.parametrize("kind", ["boolean", "additive"])
+def test_log_softmax_backward_zeroes_the_positions_the_mask_removes_not_those_whose_log_probability_is_minus_inf(
+        implementation, dtype, kind):
+    keep = np.array([[True, True, False, True], [False, False, False, False]])
+    mask = keep if kind == "boolean" else np.where(keep, 0.0, -np.inf).astype(dtype)
+    # The largest finite value and its negative: their difference overflows, in either dtype.
+    largest = np.finfo(dtype).max
+    scores = np.array([[largest, -largest, 7.0, 0.0], [1.0, 2.0, 3.0, 4.0]], dtype)
+    log_probs = softmax_kernels.log_softmax.reference(scores, mask, 1.0)
+    assert log_probs[0, 1] == -np.inf  # kept, yet -inf: the difference overflows
+    grad = np.array([[0.5, -1.5, 9.0, 2.0], [1.0, 1.0, 1.0, 1.0]], dtype)
+    d_scores = getattr(softmax_kernels.log_softmax_backward, implementation)(log_probs, grad, 2.0, mask)
+    # p = (1, 0, -, 0) over the kept positions; the removed position's upstream (9.0) plays no part.
+    kept_total = 0.5 - 1.5 + 2.0
+    np.testing.assert_allclose(d_scores[0], [2.0 * (0.5 - kept_total), 2.0 * -1.5, 0.0, 2.0 * 2.0], rtol=1e-6)
+    assert d_scores[0, 2] == 0.0
+    np.testing.assert_array_equal(d_scores[1], 0.0)
 
 
 @pytest.mark.parametrize("dtype", S.KERNEL_DTYPES)

@@ -233,3 +233,147 @@ def test_orthogonal_initialiser_gives_orthonormal_rows_or_columns(shape):
     weight = nn.init.orthogonal_(nn.Parameter(np.empty(shape)), rng=0).data
     small = weight @ weight.T if shape[0] <= shape[1] else weight.T @ weight
     np.testing.assert_allclose(small, np.eye(min(shape)), atol=1e-12)
+
+
+# ----- all-or-nothing loads, version bumps, dropout's generator -------------------------------------------------------
+
+def _snapshot(model):
+    return model.state_dict(), [parameter.version for parameter in model.parameters()]
+
+
+def _assert_unchanged(model, snapshot):
+    state, versions = snapshot
+    for name, value in model.state_dict().items():
+        assert value.dtype == state[name].dtype and value.tobytes() == state[name].tobytes(), name
+    assert [parameter.version for parameter in model.parameters()] == versions
+
+
+@pytest.mark.parametrize("bad_bias, words", [
+    (np.array(["a", "b"]), ["bias", "<U1"]),
+    (np.array([None, 1.0], dtype=object), ["bias", "object"]),
+    (np.array([1.0 + 2.0j, 0.0]), ["bias", "complex128"]),
+    (np.array([1e300, 0.0]), ["bias", "1e+300", "float32"]),
+    ([[1.0], [1.0, 2.0]], ["bias", "list"]),
+    (None, ["bias", "NoneType"]),
+], ids=["strings", "objects", "complex", "overflow", "ragged-list", "none"])
+def test_load_state_dict_refuses_a_bad_value_after_good_ones_and_writes_nothing(bad_bias, words):
+    model = nn.Linear(2, 2, rng=0)
+    before = _snapshot(model)
+    with pytest.raises(ta.DTypeError) as caught:
+        model.load_state_dict({"weight": model.weight.data + 1, "bias": bad_bias})
+    for word in words:
+        assert word in str(caught.value)
+    _assert_unchanged(model, before)
+
+
+def test_load_state_dict_names_every_bad_value_and_shape_in_one_error_and_writes_nothing():
+    model = Block()
+    before = _snapshot(model)
+    state = model.state_dict()
+    state["hidden.weight"] = np.full((4, 3), "x")
+    state["layers.0.bias"] = np.zeros(5, np.float32)
+    state["embed.weight"] = state["embed.weight"] + 1
+    with pytest.raises(ShapeError) as caught:
+        model.load_state_dict(state)
+    message = str(caught.value)
+    assert "layers.0.bias: checkpoint (5,) vs model (3,)" in message and "hidden.weight" in message
+    _assert_unchanged(model, before)
+
+
+def test_load_state_dict_takes_nan_and_inf_and_casts_to_each_parameters_dtype():
+    model = nn.Linear(2, 1, rng=0)
+    model.load_state_dict({"weight": np.array([[np.nan], [-np.inf]]), "bias": np.array([2], dtype=np.int64)})
+    assert model.weight.dtype == np.float32 and model.bias.dtype == np.float32
+    assert np.isnan(model.weight.data[0, 0]) and model.weight.data[1, 0] == -np.inf and model.bias.data[0] == 2.0
+
+
+def test_load_state_dict_casts_buffers_to_their_dtype_and_refuses_a_fraction_for_an_integer_buffer():
+    model = nn.Linear(2, 2, rng=0)
+    model.register_buffer("positions", np.arange(4))
+    before = _snapshot(model)
+    with pytest.raises(ta.DTypeError, match=r"positions.*1\.5.*int64"):
+        model.load_state_dict({**model.state_dict(), "weight": np.ones((2, 2)), "positions": np.full(4, 1.5)})
+    _assert_unchanged(model, before)
+    model.load_state_dict({**model.state_dict(), "positions": np.full(4, 3.0)})
+    assert model.positions.dtype == np.arange(4).dtype and model.positions.tolist() == [3, 3, 3, 3]
+
+
+def test_load_state_dict_marks_each_written_parameter_modified_so_an_older_graph_cannot_backpropagate():
+    model = nn.Linear(2, 2, rng=0)
+    loss = model(np.ones((1, 2), np.float32)).sum()
+    versions = [parameter.version for parameter in model.parameters()]
+    result = model.load_state_dict({"weight": np.zeros((2, 2))}, strict=False)
+    assert result.missing_keys == ["bias"]
+    assert [parameter.version for parameter in model.parameters()] == [versions[0] + 1, versions[1]]
+    with pytest.raises(ta.GraphError, match="changed after"):
+        loss.backward()
+
+
+@pytest.mark.parametrize("initialiser", [
+    lambda weight: nn.init.uniform_(weight, rng=0), lambda weight: nn.init.normal_(weight, rng=0),
+    nn.init.zeros_, lambda weight: nn.init.xavier_uniform_(weight, rng=0),
+    lambda weight: nn.init.kaiming_normal_(weight, rng=0), lambda weight: nn.init.orthogonal_(weight, rng=0),
+], ids=["uniform", "normal", "zeros", "xavier-uniform", "kaiming-normal", "orthogonal"])
+def test_initialisers_mark_the_tensor_modified_so_an_older_graph_cannot_backpropagate(initialiser):
+    weight = nn.Parameter(np.ones((3, 2)))
+    loss = (weight * weight).sum()
+    assert initialiser(weight) is weight and weight.version == 1
+    with pytest.raises(ta.GraphError, match="changed after"):
+        loss.backward()
+
+
+def test_dropout_layer_follows_manual_seed_at_call_time_as_f_dropout_does():
+    layer, inputs = nn.Dropout(0.5), np.ones((4, 16), np.float32)  # built before any seed is set
+    ta.manual_seed(7)
+    first = layer(inputs).data
+    ta.manual_seed(7)
+    again = layer(inputs).data
+    ta.manual_seed(7)
+    functional = ta.functional.dropout(inputs, 0.5).data
+    np.testing.assert_array_equal(again, first)
+    np.testing.assert_array_equal(functional, first)
+    assert not np.array_equal(layer(inputs).data, first)  # the next call draws a new mask
+
+
+def test_dropout_layer_with_an_int_seed_makes_its_generator_once():
+    inputs = np.ones((4, 16), np.float32)
+    layer, twin = nn.Dropout(0.5, rng=3), nn.Dropout(0.5, rng=3)
+    first, second = layer(inputs).data, layer(inputs).data
+    assert not np.array_equal(first, second)
+    np.testing.assert_array_equal(twin(inputs).data, first)
+    np.testing.assert_array_equal(twin(inputs).data, second)
+
+
+# ----- constructor arguments: sizes are positive integers --------------------------------------------------------
+@pytest.mark.parametrize(
+    "make, error, fragments",
+    [
+        (lambda: nn.Linear(0, 3), ValueError, ["Linear", "in_features", "integer >= 1", "0"]),
+        (lambda: nn.Linear(-1, 3), ValueError, ["Linear", "in_features", "-1"]),
+        (lambda: nn.Linear(4, 0), ValueError, ["Linear", "out_features", "0"]),
+        (lambda: nn.Linear(2.0, 3), TypeError, ["Linear", "in_features", "2.0", "float"]),
+        (lambda: nn.Linear(True, 3), TypeError, ["Linear", "in_features", "True", "bool"]),
+        (lambda: nn.Linear(4, "3"), TypeError, ["Linear", "out_features", "'3'", "str"]),
+        (lambda: nn.Embedding(0, 4), ValueError, ["Embedding", "num_embeddings", "0"]),
+        (lambda: nn.Embedding(10, -4), ValueError, ["Embedding", "embedding_dim", "-4"]),
+        (lambda: nn.Embedding(10, 4.5), TypeError, ["Embedding", "embedding_dim", "4.5"]),
+        (lambda: nn.Embedding(10, 4, padding_idx=10), ValueError, ["Embedding", "padding_idx", "[-10, 10)", "10"]),
+        (lambda: nn.Embedding(10, 4, padding_idx=-11), ValueError, ["Embedding", "padding_idx", "-11"]),
+        (lambda: nn.Embedding(10, 4, padding_idx=1.0), TypeError, ["Embedding", "padding_idx", "1.0", "float"]),
+        (lambda: nn.Embedding(10, 4, padding_idx=True), TypeError, ["Embedding", "padding_idx", "bool"]),
+        (lambda: nn.LayerNorm(0), ValueError, ["LayerNorm", "normalized_shape", "0"]),
+        (lambda: nn.LayerNorm(3.7), TypeError, ["LayerNorm", "normalized_shape", "3.7"]),
+    ],
+)
+def test_layer_constructors_refuse_sizes_that_are_not_positive_integers_naming_the_argument(make, error, fragments):
+    S.assert_error_names(error, make, fragments)
+
+
+def test_layer_constructors_accept_numpy_integer_sizes_and_store_python_ints():
+    linear = nn.Linear(np.int64(4), np.int32(3), rng=0)
+    embedding = nn.Embedding(np.int64(10), 4, padding_idx=np.int64(-1), rng=0)
+    norm = nn.LayerNorm(np.int16(3))
+    assert (linear.in_features, linear.out_features, embedding.num_embeddings, embedding.padding_idx,
+            norm.normalized_shape) == (4, 3, 10, 9, 3)
+    assert all(type(value) is int for value in (linear.in_features, embedding.padding_idx, norm.normalized_shape))
+    assert linear.weight.shape == (4, 3) and embedding.weight.shape == (10, 4)

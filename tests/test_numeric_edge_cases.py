@@ -1,4 +1,5 @@
-"""Numeric edge cases of softmax, log_softmax, logsumexp, masks and sigmoid: huge logits, masked and empty rows.
+"""Numeric edge cases of softmax, log_softmax, logsumexp, masks, sigmoid and power: huge logits, masked and empty rows,
+log-probabilities that overflow to -inf without a mask, powers at a base of 0.
 
 Each test runs in float64 and float32 where the property holds in both. References are computed here in float64
 from the textbook formulas with the max subtracted.
@@ -141,6 +142,33 @@ def test_log_softmax_stays_finite_and_exact_where_softmax_underflows_to_zero(dty
     np.testing.assert_allclose(grad, [[1.0 - 2.0, 2.0, -1.0], [0.5 - 2.0, -0.5, 2.0]], rtol=1e-6)
 
 
+@pytest.mark.parametrize("mask", [None, np.array([True, True, True])], ids=["no-mask", "all-kept"])
+def test_log_softmax_gradient_passes_where_a_kept_log_probability_overflows_to_minus_inf(kernels, mask):
+    # float32: -3e38 - 3e38 overflows, so the middle log-probability is -inf although the mask keeps it.
+    x = leaf([3e38, -3e38, 0.0], np.float32)
+    upstream = np.array([0.3, -1.2, 2.0])
+    log_weights = F.log_softmax(x, mask=mask)
+    assert log_weights.data[1] == -np.inf and np.isfinite(log_weights.data[2])
+    grad = gradient_of(lambda t: F.log_softmax(t, mask=mask), x, upstream)
+    # d/dx_j sum_i u_i log p_i = u_j - p_j sum_i u_i, with p = (1, 0, 0)
+    np.testing.assert_allclose(grad, [0.3 - 1.1, -1.2, 2.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["boolean", "additive"])
+def test_log_softmax_gives_zero_gradient_exactly_where_the_mask_removes_a_position(kernels, kind, dtype):
+    keep = np.array([[True, False, True, True], [False, False, False, False]])
+    mask = keep if kind == "boolean" else np.where(keep, 0.0, -np.inf)
+    x = leaf([[1.0, 5.0, -2.0, 0.5], [0.1, 0.2, 0.3, 0.4]], dtype)
+    grad = gradient_of(lambda t: F.log_softmax(t, mask=mask), x, UPSTREAM)
+    assert np.all(np.isfinite(grad))
+    np.testing.assert_array_equal(grad[~keep], 0.0)
+    weights = reference_softmax(np.where(keep, x.data, -np.inf)[0])
+    kept = keep[0]
+    expected = UPSTREAM[0, kept] - weights[kept] * UPSTREAM[0, kept].sum()
+    np.testing.assert_allclose(grad[0, kept], expected, rtol=1e-5)
+
+
 # ----- masks -------------------------------------------------------------------------------------------------------
 @settings(max_examples=EXAMPLES, deadline=None)
 @given(data=st.data(), dtype=st.sampled_from(DTYPES))
@@ -235,3 +263,33 @@ def test_sigmoid_keeps_full_relative_precision_in_both_tails():
     expected = np.exp(-np.logaddexp(0.0, -x))  # 1 / (1 + e^-x) without cancellation
     np.testing.assert_allclose(F.sigmoid(ta.tensor(x)).data, expected, rtol=1e-12)
     assert ta.gradcheck(F.sigmoid, leaf(np.linspace(-30, 30, 13)), grad_output=np.linspace(-1, 1, 13))
+
+
+# ----- power at a base of 0 ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("exponent", [0, 0.0, "tensor"])
+def test_power_zero_has_zero_base_gradient_also_at_base_zero(exponent, dtype):
+    x = leaf([0.0, 2.0, -1.5], dtype)
+    exponent = ta.tensor(np.zeros(3, dtype)) if exponent == "tensor" else exponent
+    out = x**exponent
+    out.backward(np.array([1.0, -2.0, 0.5], dtype))
+    np.testing.assert_array_equal(out.data, 1.0)
+    np.testing.assert_array_equal(x.grad, 0.0)  # not 0 * 0 ** -1 = NaN at x = 0
+
+
+@pytest.mark.parametrize("exponent, slope_at_zero", [(1, 1.0), (2, 0.0), (3, 0.0), (1.5, 0.0), (2.0, 0.0)])
+def test_power_base_gradient_at_zero_for_positive_exponents_is_the_derivative(exponent, slope_at_zero):
+    x = leaf([0.0, 2.0])
+    (x**exponent).backward(np.array([3.0, 1.0]))
+    np.testing.assert_allclose(x.grad, [3.0 * slope_at_zero, exponent * 2.0 ** (exponent - 1)], rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("exponent", [0.0, 1.0, 2.0, 1.5])
+def test_power_exponent_gradient_takes_zero_where_the_base_is_zero(exponent, dtype):
+    base = np.array([0.0, 2.0], dtype)
+    power = leaf(exponent, dtype)
+    (base**power).backward(np.array([3.0, 1.0], dtype))
+    # d/dp 0 ** p = 0 ** p * log 0 is taken as 0 (the limit for p > 0); the base of 2 adds 2 ** p * log 2.
+    assert np.isfinite(power.grad)
+    np.testing.assert_allclose(power.grad, 2.0**exponent * np.log(2.0), rtol=1e-6)

@@ -160,6 +160,27 @@ def test_nll_loss_refuses_float_targets():
         F.nll_loss(leaf([[0.0, 0.0]]), np.array([0.0]))
 
 
+@pytest.mark.parametrize("bad", [-1, -3, 3, 7])
+def test_nll_loss_refuses_a_target_outside_the_classes_unless_it_is_ignore_index(bad):
+    # A negative target does not count from the end (cross_entropy refuses it too); the error is nll_loss's own.
+    log_probs = F.log_softmax(leaf(np.zeros((2, 3))))
+    S.assert_error_names(IndexOpError, lambda: F.nll_loss(log_probs, np.array([1, bad])),
+                         [f"nll_loss: target {bad}", "position (1,)", "(2,) int64", "(2, 3) float64", "[0, 3)"])
+
+
+def test_nll_loss_accepts_a_negative_ignore_index_as_a_target():
+    log_probs = F.log_softmax(leaf(np.zeros((2, 3))))
+    loss = F.nll_loss(log_probs, np.array([1, -1]), ignore_index=-1, reduction="none")
+    np.testing.assert_allclose(loss.data, [np.log(3.0), 0.0])
+
+
+@pytest.mark.parametrize("targets", [np.array([0]), np.array([[0, 1]]), np.array(0)], ids=["1", "1x2", "scalar"])
+def test_nll_loss_refuses_targets_not_shaped_as_the_log_probs_without_the_class_axis(targets):
+    # gather would broadcast a (1,) target over every row: a silent wrong loss.
+    S.assert_error_names(ShapeError, lambda: F.nll_loss(leaf(np.zeros((2, 3))), targets),
+                         ["nll_loss", "(2, 3) float64", f"{targets.shape} int64"])
+
+
 def t(shape, dtype=np.float64):
     return ta.tensor(np.ones(shape, dtype=dtype), requires_grad=np.dtype(dtype).kind == "f")
 

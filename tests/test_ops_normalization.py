@@ -67,6 +67,23 @@ def test_layer_norm_differentiates_only_the_inputs_given(kernels):
     np.testing.assert_allclose(x.grad, 0.0, atol=1e-12)
 
 
+def test_layer_norm_in_float32_is_finite_and_exact_where_the_squares_overflow(kernels):
+    # (2e19)**2 = 4e38 is above float32's largest number; the variance, 2e38, is not. float64 is the oracle.
+    values = [[2e19, -2e19, 0.0, 0.0], [1.0, -3.0, 0.5, 2.0]]
+    upstream = np.array([[0.3, -1.2, 2.0, 0.7], [1.0, 0.5, -0.4, -2.0]])
+    results = {}
+    for dtype in (np.float32, np.float64):
+        x, weight, bias = leaves(values, [2.0, -1.0, 0.5, 1.0], [0.1, 0.2, 0.3, 0.4], dtype=dtype)
+        out = F.layer_norm(x, weight, bias)
+        out.backward(upstream.astype(dtype))
+        results[dtype] = [out.data, x.grad, weight.grad, bias.grad]
+    np.testing.assert_allclose(results[np.float32][0][0], [2.0 * 2**0.5 + 0.1, 2**0.5 + 0.2, 0.3, 0.4], rtol=1e-6)
+    for got, want in zip(results[np.float32], results[np.float64], strict=True):
+        assert np.all(np.isfinite(got))
+        for got_row, want_row in zip(np.atleast_2d(got), np.atleast_2d(want), strict=True):  # x.grad: ~1e-19, ~1
+            np.testing.assert_allclose(got_row, want_row, rtol=1e-5, atol=1e-6 * np.abs(want_row).max())
+
+
 @pytest.mark.parametrize("dtype", S.KERNEL_DTYPES)
 def test_layer_norm_keeps_float32_and_casts_its_weight_to_the_input_dtype(kernels, dtype):
     (x,) = leaves(np.random.default_rng(4).normal(size=(3, 5)), dtype=dtype)

@@ -457,6 +457,34 @@ def test_bad_input_raises_a_clear_error_naming_the_layer_shapes_and_dtypes(case)
         assert fragment in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    "make, error, fragments",
+    [
+        (lambda: nn.GRU(4, 0), ValueError, ["GRU", "hidden_size", "integer >= 1", "0"]),
+        (lambda: nn.LSTM(0, 3), ValueError, ["LSTM", "input_size", "0"]),
+        (lambda: nn.GRU(4, -2), ValueError, ["GRU", "hidden_size", "-2"]),
+        (lambda: nn.LSTM(4, 3, num_layers=0), ValueError, ["LSTM", "num_layers", "0"]),
+        (lambda: nn.GRU(4, 3, num_layers=1.5), TypeError, ["GRU", "num_layers", "1.5", "float"]),
+        (lambda: nn.LSTM(4.0, 3), TypeError, ["LSTM", "input_size", "4.0"]),
+        (lambda: nn.GRU(4, True), TypeError, ["GRU", "hidden_size", "True", "bool"]),
+        (lambda: nn.GRUCell(4, 0), ValueError, ["GRUCell", "hidden_size", "0"]),
+        (lambda: nn.GRUCell(-1, 3), ValueError, ["GRUCell", "input_size", "-1"]),
+        (lambda: nn.LSTMCell(4, 2.5), TypeError, ["LSTMCell", "hidden_size", "2.5"]),
+        (lambda: nn.LSTMCell(None, 3), TypeError, ["LSTMCell", "input_size", "None"]),
+    ],
+)
+def test_recurrent_constructors_refuse_sizes_that_are_not_positive_integers_naming_the_argument(make, error,
+                                                                                             fragments):
+    S.assert_error_names(error, make, fragments)
+
+
+def test_recurrent_constructors_accept_numpy_integer_sizes():
+    lstm = nn.LSTM(np.int64(3), np.int32(2), num_layers=np.int64(2), rng=0)
+    cell = nn.GRUCell(np.int8(3), np.int64(2), rng=0)
+    assert (lstm.input_size, lstm.hidden_size, lstm.num_layers) == (3, 2, 2) and type(lstm.num_layers) is int
+    assert lstm.weight_hh_l1.shape == (2, 8) and cell.weight_ih.shape == (3, 6)
+
+
 def test_primitives_name_themselves_shapes_and_dtypes_on_bad_input():
     gates = np.zeros((3, 2, 6))
     with pytest.raises(ShapeError, match=r"gru_sequence: .*\(2, 3\)"):

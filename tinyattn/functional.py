@@ -7,7 +7,8 @@ import itertools
 
 import numpy as np
 
-from tinyattn.errors import ShapeError
+from tinyattn.errors import DTypeError, ShapeError
+from tinyattn.kernels.cross_entropy import check_targets
 from tinyattn.ops import (
     abs,
     add,
@@ -55,7 +56,8 @@ from tinyattn.ops import (
 )
 from tinyattn.ops import concatenate as _concatenate
 from tinyattn.ops import stack as _stack
-from tinyattn.primitive import as_array
+from tinyattn.ops.axes import normalized_axis
+from tinyattn.primitive import as_array, op_error
 from tinyattn.random import generator
 from tinyattn.tensor import Tensor
 
@@ -87,10 +89,19 @@ def nll_loss(log_probs, targets, ignore_index=-100, reduction="mean"):
 
     loss = -log_probs[..., target]; elements whose target is `ignore_index` count 0 and are left out of the mean
     (a mean over no element is 0). For logits, ``cross_entropy`` does the same in one fused step.
+    Shapes: log_probs (..., C), targets (...), integers in [0, C) or equal to `ignore_index`; any other target
+    (a negative one included: it does not count from the end) is an IndexOpError.
     """
-    targets = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
+    targets, values = as_array(targets), as_array(log_probs)
+    described = f"log_probs {values.shape} {values.dtype}, targets {targets.shape} {targets.dtype}"
     if targets.dtype.kind not in "iu":
-        raise TypeError(f"nll_loss: needs integer targets, got {targets.dtype}")
+        raise TypeError(f"nll_loss: needs integer targets, got {described}")
+    if values.ndim == 0 or targets.shape != values.shape[:-1]:
+        raise ShapeError(f"nll_loss: targets must have the shape of log_probs without the class axis; got {described}")
+    try:
+        check_targets(targets, values.shape[-1], ignore_index)
+    except IndexError as error:
+        raise op_error("nll_loss", [log_probs], error) from error
     kept = targets != ignore_index
     picked = gather(log_probs, np.where(kept, targets, 0)[..., None], axis=-1)[..., 0]  # (...)
     losses = -picked * kept.astype(picked.dtype)
@@ -123,6 +134,10 @@ def split(x, indices_or_sections, axis=0):
 
     Each piece is a slice of x (``getitem``), so its gradient flows back into the right part of x.
     """
+    try:
+        axis = normalized_axis(axis, as_array(x).ndim)
+    except (ShapeError, DTypeError) as error:
+        raise op_error("split", [x], error) from error
     size = as_array(x).shape[axis]
     if np.ndim(indices_or_sections) == 0:
         sections = int(indices_or_sections)
@@ -132,7 +147,7 @@ def split(x, indices_or_sections, axis=0):
     else:
         points = list(indices_or_sections)
     bounds = [0] + points + [size]
-    lead = (slice(None),) * (axis % as_array(x).ndim)
+    lead = (slice(None),) * axis
     return [getitem(x, lead + (slice(start, stop),)) for start, stop in itertools.pairwise(bounds)]
 
 

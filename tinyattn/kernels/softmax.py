@@ -8,6 +8,11 @@ Each function takes `scores` (..., T), a `mask` and a `scale`, and works on
 mask may be None and broadcasts against scores. A row whose logits are all -inf (nothing kept) gives all-zero
 softmax weights, a log_softmax of -inf everywhere, and a logsumexp of -inf; its gradients are zero, never NaN.
 
+A position is masked when the mask says so (False, or an additive -inf), not when its log-probability is -inf: in
+float32, log_softmax([3e38, -3e38, 0]) is -inf in the middle (the difference overflows), yet that entry still has
+the gradient grad - softmax * sum(grad) of every kept one. So the log_softmax backward takes the forward's mask; the
+upstream gradient of a removed position (whose output is the constant -inf) counts as 0, also in sum(grad).
+
 The NumPy references come first; the Numba kernels follow, one pass over each row while it sits in cache, where
 NumPy makes a separate pass over the whole array for every step (scale, mask, max, subtract, exp, sum, divide).
 """
@@ -32,7 +37,8 @@ def masked_logits(scores, mask=None, scale=1.0):
 def _shifted(logits):
     """logits - max per row (a row of all -inf is shifted by 0 instead), and the sum of their exps."""
     peak = np.max(logits, axis=-1, keepdims=True)
-    shifted = logits - np.where(np.isfinite(peak), peak, 0)
+    with np.errstate(over="ignore"):  # float32 -3e38 - 3e38: -inf is the right shifted logit (its exp is 0)
+        shifted = logits - np.where(np.isfinite(peak), peak, 0)
     return shifted, np.sum(np.exp(shifted), axis=-1, keepdims=True)
 
 
@@ -54,11 +60,25 @@ def log_softmax_reference(scores, mask=None, scale=1.0):
     return shifted - np.log(np.where(total == 0, 1, total))  # a row of all -inf stays -inf, not NaN
 
 
-def log_softmax_backward_reference(log_probs, grad, scale=1.0):
-    """d scores = scale * (grad - exp(log_probs) * sum(grad)); zero where log_probs is -inf (masked)."""
+def kept_positions(mask):
+    """Where `mask` keeps a position (boolean, broadcasting like the mask): True in a boolean mask, not -inf in an
+    additive one; None when there is no mask."""
+    if mask is None or mask.dtype == np.bool_:
+        return mask
+    return mask != -np.inf
+
+
+def log_softmax_backward_reference(log_probs, grad, scale=1.0, mask=None):
+    """d scores = scale * (g - exp(log_probs) * sum(g)), g = grad where `mask` (the forward's) keeps a position, 0
+    where it removes one: a removed position's output is the constant -inf, so its upstream gradient plays no part
+    and its own gradient is 0. A kept position whose log-probability is -inf (overflow) is treated like any kept one.
+    """
+    kept = kept_positions(mask)
+    if kept is not None:
+        grad = np.where(kept, grad, 0)
     total = np.sum(grad, axis=-1, keepdims=True)
     d_scores = (grad - np.exp(log_probs) * total) * log_probs.dtype.type(scale)
-    return np.where(log_probs == -np.inf, 0, d_scores).astype(log_probs.dtype, copy=False)
+    return d_scores.astype(log_probs.dtype, copy=False)
 
 
 def logsumexp_reference(scores, mask=None, scale=1.0):
@@ -149,18 +169,25 @@ def softmax_backward_rows(weights, grad, scale, numbers, out):
 
 
 @jit(fastmath=FASTMATH)
-def log_softmax_backward_rows(log_probs, grad, scale, numbers, bits, out):
+def log_softmax_backward_rows(log_probs, grad, keep, masked, scale, numbers, bits, out):
+    """`keep` (rows, T) is real when `masked`: the upstream gradient of a position it does not keep counts as 0."""
     for row in range(log_probs.shape[0]):
         total = numbers.zero
-        for j in range(grad.shape[1]):
-            total += grad[row, j]
+        if masked:
+            for j in range(grad.shape[1]):
+                total += grad[row, j] if keep[row, j] else numbers.zero
+        else:
+            for j in range(grad.shape[1]):
+                total += grad[row, j]
         d_scores = out[row]
         for j in range(d_scores.shape[0]):
             d_scores[j] = log_probs[row, j]
         exp_row_inplace(d_scores, numbers, bits)  # the weights exp(log_probs); 0 where log_probs is -inf
         for j in range(d_scores.shape[0]):
-            value = scale * (grad[row, j] - d_scores[j] * total)
-            d_scores[j] = value if log_probs[row, j] != numbers.minus_inf else numbers.zero
+            d_scores[j] = scale * (grad[row, j] - d_scores[j] * total)
+        if masked:  # in a loop of its own, so that the one above stays branch-free
+            for j in range(d_scores.shape[0]):
+                d_scores[j] = d_scores[j] if keep[row, j] else numbers.zero
 
 
 def as_rows(array, dtype=None):
@@ -220,11 +247,13 @@ def log_softmax_numba(scores, mask=None, scale=1.0):
     return _log_softmax_and_lse(scores, mask, scale)[0]
 
 
-def log_softmax_backward_numba(log_probs, grad, scale=1.0):
+def log_softmax_backward_numba(log_probs, grad, scale=1.0, mask=None):
     out = np.empty(log_probs.shape, log_probs.dtype)
-    log_softmax_backward_rows(as_rows(log_probs), as_rows(grad, log_probs.dtype), log_probs.dtype.type(scale),
-                              numbers(log_probs.dtype), exp_scratch(log_probs.shape[-1], log_probs.dtype),
-                              out.reshape(-1, log_probs.shape[-1]))
+    kept = kept_positions(mask)
+    keep = np.ones((1, 1), np.bool_) if kept is None else as_rows(np.broadcast_to(kept, log_probs.shape))
+    log_softmax_backward_rows(as_rows(log_probs), as_rows(grad, log_probs.dtype), _read_only(keep), kept is not None,
+                              log_probs.dtype.type(scale), numbers(log_probs.dtype),
+                              exp_scratch(log_probs.shape[-1], log_probs.dtype), out.reshape(-1, log_probs.shape[-1]))
     return out
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from tinyattn import ops
 from tinyattn.errors import ShapeError
 from tinyattn.functional import dropout
-from tinyattn.nn import init
+from tinyattn.nn import _checks, init
 from tinyattn.nn.module import Module, Parameter
 from tinyattn.random import generator
 
@@ -29,7 +29,8 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, dtype=np.float32, rng=None):
         super().__init__()
-        self.in_features, self.out_features = in_features, out_features
+        self.in_features = _checks.size("Linear", "in_features", in_features)
+        self.out_features = _checks.size("Linear", "out_features", out_features)
         bound = 1.0 / math.sqrt(in_features)
         rng = generator(rng)
         self.weight = init.uniform_(Parameter(np.empty((in_features, out_features), dtype)), -bound, bound, rng)
@@ -52,10 +53,12 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=np.float32, rng=None):
         super().__init__()
-        if padding_idx is not None and not -num_embeddings <= padding_idx < num_embeddings:
-            raise ValueError(f"padding_idx {padding_idx} is outside the table of {num_embeddings} rows")
-        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        self.padding_idx = None if padding_idx is None else padding_idx % num_embeddings
+        self.num_embeddings = _checks.size("Embedding", "num_embeddings", num_embeddings)
+        self.embedding_dim = _checks.size("Embedding", "embedding_dim", embedding_dim)
+        if padding_idx is not None:
+            padding_idx = _checks.index("Embedding", "padding_idx", padding_idx, self.num_embeddings)
+            padding_idx %= self.num_embeddings
+        self.padding_idx = padding_idx
         self.weight = init.normal_(Parameter(np.empty((num_embeddings, embedding_dim), dtype)), rng=rng)
         if self.padding_idx is not None:
             self.weight.data[self.padding_idx] = 0
@@ -69,14 +72,19 @@ class Embedding(Module):
 
 
 class Dropout(Module):
-    """Dropout in training mode, the identity in eval mode; draws from its own generator (seeded by `rng`)."""
+    """Dropout in training mode, the identity in eval mode (see ``F.dropout``).
+
+    Draws from `rng`: a Generator, a generator made once from an int seed, or with None the default generator as it
+    is at each call, as ``F.dropout`` does, so ``ta.manual_seed`` and ``tinyattn.random.set_state`` after
+    construction (resuming from a checkpoint) decide the masks.
+    """
 
     def __init__(self, p=0.5, rng=None):
         super().__init__()
         if not 0.0 <= p < 1.0:
             raise ValueError(f"dropout probability must be in [0, 1), got {p}")
         self.p = p
-        self.rng = generator(rng)
+        self.rng = None if rng is None else generator(rng)
 
     def forward(self, x):
         return dropout(x, self.p, self.training, self.rng)
@@ -93,7 +101,7 @@ class LayerNorm(Module):
 
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, dtype=np.float32):
         super().__init__()
-        self.normalized_shape, self.eps = int(normalized_shape), eps
+        self.normalized_shape, self.eps = _checks.size("LayerNorm", "normalized_shape", normalized_shape), eps
         self.weight = Parameter(np.ones(self.normalized_shape, dtype)) if elementwise_affine else None
         self.bias = Parameter(np.zeros(self.normalized_shape, dtype)) if elementwise_affine else None
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from tinyattn import ops
 from tinyattn.errors import DTypeError, ShapeError
-from tinyattn.nn import init
+from tinyattn.nn import _checks, init
 from tinyattn.nn.module import Module, Parameter
 from tinyattn.primitive import as_array
 from tinyattn.random import generator
@@ -57,6 +57,11 @@ def _reset_parameters(module, gate_count, hidden_size, rng):
         for gate in range(gate_count):
             block = Parameter(np.empty((parameter.shape[0], hidden_size), parameter.dtype))  # (in, H)
             parameter.data[:, gate * hidden_size:(gate + 1) * hidden_size] = fill(block, rng=rng).data
+
+
+def _sizes(layer, input_size, hidden_size):
+    """input_size and hidden_size, checked: positive integers."""
+    return _checks.size(layer, "input_size", input_size), _checks.size(layer, "hidden_size", hidden_size)
 
 
 def _check_input(op, x, ndim, size, dtype, layout):
@@ -91,8 +96,8 @@ class _Cell(Module):
 
     def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32, rng=None):
         super().__init__()
-        self.input_size, self.hidden_size = input_size, hidden_size
-        _add_parameters(self, "", input_size, hidden_size, self.gate_count, bias, dtype)
+        self.input_size, self.hidden_size = _sizes(type(self).__name__, input_size, hidden_size)
+        _add_parameters(self, "", self.input_size, self.hidden_size, self.gate_count, bias, dtype)
         self.reset_parameters(rng)
 
     def reset_parameters(self, rng=None):
@@ -147,8 +152,8 @@ class _Layers(Module):
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, bidirectional=False,
                  dtype=np.float32, rng=None):
         super().__init__()
-        if num_layers < 1:
-            raise ValueError(f"{type(self).__name__}: num_layers must be at least 1, got {num_layers}")
+        input_size, hidden_size = _sizes(type(self).__name__, input_size, hidden_size)
+        num_layers = _checks.size(type(self).__name__, "num_layers", num_layers)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.bidirectional = bias, batch_first, bidirectional
         self.directions = 2 if bidirectional else 1

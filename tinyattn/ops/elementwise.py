@@ -41,14 +41,22 @@ def neg(x):
 
 @primitive
 def power(base, exponent):
-    """base ** exponent; d/d exponent = out * log(base), taken as 0 where base <= 0 (where log is undefined)."""
+    """base ** exponent; d/d base = exponent * base ** (exponent - 1), 0 wherever the exponent is 0 (base ** 0 is
+    constant, also at base = 0); d/d exponent = out * log(base), taken as 0 where base <= 0 (where log is undefined;
+    at base = 0 this is the limit for exponents > 0, where out is 0)."""
     out = base**exponent
+
+    def grad_base(grad):
+        lowered = exponent - 1
+        if np.any(exponent == 0):  # base ** -1 is inf at base = 0, and 0 * inf NaN: use base ** 1 (times 0) there
+            lowered = np.where(exponent == 0, 1, lowered)
+        return grad * exponent * base**lowered
 
     def grad_exponent(grad):
         log_base = np.log(np.where(base > 0, base, 1))
         return grad * out * log_base
 
-    return out, (lambda grad: grad * exponent * base ** (exponent - 1), grad_exponent)
+    return out, (grad_base, grad_exponent)
 
 
 @primitive

@@ -6,6 +6,7 @@ import numpy as np
 
 from tinyattn.errors import DTypeError, ShapeError
 from tinyattn.kernels.scatter import scatter_add_rows
+from tinyattn.ops.axes import normalized_axis
 from tinyattn.primitive import as_array, primitive
 from tinyattn.tensor import Tensor
 
@@ -65,8 +66,8 @@ def take(x, indices, axis=0):
     Shapes: x (V, D), indices (B, T) -> (B, T, D) for axis 0. Repeated indices accumulate their gradients.
     """
     indices = _integer_indices(indices, "take")
+    axis = normalized_axis(axis, x.ndim)
     out = np.take(x, indices, axis=axis)
-    axis = axis % x.ndim
 
     def vjp(grad):
         # Bring the index axes of grad to the front: (*indices.shape, ...) lines up with x's axis moved first.
@@ -84,8 +85,8 @@ def gather(x, indices, axis=-1):
     gather(log_probs (B, C), targets[:, None] (B, 1), axis=1) -> (B, 1).
     """
     indices = _integer_indices(indices, "gather")
+    axis = normalized_axis(axis, x.ndim)
     out = np.take_along_axis(x, indices, axis=axis)
-    axis = axis % x.ndim
 
     def vjp(grad):
         # The flat position in x of every output element (broadcast exactly as the forward broadcast).

@@ -6,12 +6,15 @@ silently cut a gradient path: nothing downstream can ask them for one.
 import numpy as np
 
 from tinyattn.errors import OpError
+from tinyattn.ops.axes import integer_axes
 from tinyattn.primitive import as_array, op_error
 from tinyattn.tensor import Tensor
 
 
 def _constant(name, numpy_function, *inputs, **params):
     try:
+        if "axis" in params:
+            integer_axes(params["axis"], optional=True)
         out = numpy_function(*(as_array(x) for x in inputs), **params)
     except (ValueError, TypeError, IndexError) as error:
         raise op_error(name, inputs, error) from error

@@ -1,23 +1,13 @@
 """Reductions: sum, mean, var, max, min (the softmax family is in ops/softmax.py).
 
-`axis` is None (all axes), an int, or a tuple of ints, as in NumPy; `keepdims` keeps reduced axes with size 1.
+`axis` is None (all axes), an int, or a tuple of ints, as in NumPy (checked by ops/axes.py: a float is refused,
+not truncated); `keepdims` keeps reduced axes with size 1.
 """
 import numpy as np
 
 from tinyattn.errors import ShapeError
+from tinyattn.ops.axes import reduced_axes
 from tinyattn.primitive import primitive
-
-
-def reduced_axes(axis, ndim):
-    """`axis` (None, an int or a tuple) as a tuple of non-negative axes of an array with `ndim` dimensions."""
-    if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
-    return tuple(int(a) % ndim if -ndim <= a < ndim else _axis_error(a, ndim) for a in axes)
-
-
-def _axis_error(axis, ndim):
-    raise ShapeError(f"axis {axis} is out of range for an input with {ndim} dimensions")
 
 
 def keep_reduced_axes(reduced, axes, keepdims):

@@ -8,6 +8,7 @@ import numpy as np
 
 from tinyattn.engine import unbroadcast
 from tinyattn.errors import ShapeError
+from tinyattn.ops.axes import integer_axes, normalized_axis
 from tinyattn.primitive import primitive
 
 
@@ -20,7 +21,7 @@ def reshape(x, shape):
 @primitive(n_inputs=1)
 def transpose(x, axes=None):
     """Axes permuted by `axes` (default: reversed), as ``np.transpose``."""
-    out = np.transpose(x, axes)
+    out = np.transpose(x, integer_axes(axes, several=True, optional=True, name="axes"))
     inverse = None if axes is None else np.argsort([a % x.ndim for a in axes])
     return out, lambda grad: np.transpose(grad, inverse)
 
@@ -28,19 +29,20 @@ def transpose(x, axes=None):
 @primitive(n_inputs=1)
 def swapaxes(x, axis1, axis2):
     """Two axes exchanged."""
+    axis1, axis2 = normalized_axis(axis1, x.ndim), normalized_axis(axis2, x.ndim)
     return np.swapaxes(x, axis1, axis2), lambda grad: np.swapaxes(grad, axis1, axis2)
 
 
 @primitive(n_inputs=1)
 def expand_dims(x, axis):
     """A new axis of size 1 at `axis` (an int or a tuple)."""
-    return np.expand_dims(x, axis), lambda grad: grad.reshape(x.shape)
+    return np.expand_dims(x, integer_axes(axis, several=True)), lambda grad: grad.reshape(x.shape)
 
 
 @primitive(n_inputs=1)
 def squeeze(x, axis=None):
     """Axes of size 1 removed (all of them, or those in `axis`)."""
-    return np.squeeze(x, axis), lambda grad: grad.reshape(x.shape)
+    return np.squeeze(x, integer_axes(axis, several=True, optional=True)), lambda grad: grad.reshape(x.shape)
 
 
 @primitive(n_inputs=1)
@@ -59,8 +61,8 @@ def concatenate(*arrays, axis=0):
     if not arrays:
         raise ShapeError("concatenate needs at least one input")
     arrays = [np.asarray(x) for x in arrays]
+    axis = normalized_axis(axis, arrays[0].ndim)
     out = np.concatenate(arrays, axis=axis)
-    axis = axis % out.ndim
     bounds = np.cumsum([0] + [x.shape[axis] for x in arrays])
 
     def vjp(start, stop):
@@ -74,8 +76,8 @@ def stack(*arrays, axis=0):
     """The inputs (all of one shape) joined along a new `axis`."""
     if not arrays:
         raise ShapeError("stack needs at least one input")
+    axis = normalized_axis(axis, np.ndim(arrays[0]) + 1)
     out = np.stack(arrays, axis=axis)
-    axis = axis % out.ndim
 
     def vjp(position):
         return lambda grad: np.take(grad, position, axis=axis)

@@ -13,7 +13,7 @@ import numpy as np
 from tinyattn.errors import DTypeError, ShapeError
 from tinyattn.kernels import softmax as kernels
 from tinyattn.kernels.exp import KERNEL_DTYPES
-from tinyattn.ops.reduce import reduced_axes
+from tinyattn.ops.axes import reduced_axes
 from tinyattn.primitive import as_array, primitive
 
 
@@ -89,12 +89,13 @@ def log_softmax(x, axis=-1, mask=None, scale=1.0):
     """log_probs = logits - logsumexp(logits) along `axis`, accurate where softmax underflows to 0.
 
     Masked positions (and rows with nothing kept) give -inf, with zero gradient.
-    Gradient: d x = scale * (grad - exp(log_probs) * sum(grad)).
+    Gradient: d x = scale * (g - exp(log_probs) * sum(g)), with g = grad where the mask keeps a position and 0 where
+    it removes one; a kept position whose log_probs overflows to -inf (float32 [3e38, -3e38, 0]) is no exception.
     """
     layout, rows, mask = _prepare(x, axis, mask)
     log_probs = kernels.log_softmax(rows, mask, scale)
     return layout.from_rows(log_probs), lambda grad: layout.from_rows(
-        kernels.log_softmax_backward(log_probs, layout.to_rows(grad), scale)
+        kernels.log_softmax_backward(log_probs, layout.to_rows(grad), scale, mask)
     )
 
 
