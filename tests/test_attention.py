@@ -258,6 +258,141 @@ def test_float32_inputs_and_parameters_give_float32_weights_context_and_gradient
     assert all(parameter.grad.dtype == np.float32 for parameter in score.parameters())
 
 
+# ----- padding cannot leak ----------------------------------------------------------------------------------------
+GARBAGE = np.array([np.nan, np.inf, -np.inf, 1e300])  # what a padding buffer may hold
+KEY_MASK = np.array([[True, False, True, True, False], [False] * 5, [True, True, False, True, True]])  # row 1: none
+LEAK_MASKS = ["key mask", "float key mask", "3-D mask", "3-D float mask", "shared 3-D mask"]
+
+
+def _leak_mask(kind, queries):
+    """A mask over 5 keys for a batch of 3 and `queries` queries, of `kind`, with keys masked for every query of
+    their row (the padding), batch row 1 masked entirely, and in the 3-D masks with two queries key 3 hidden from
+    query 0 only (so it is real data, attended by query 1)."""
+    rng = np.random.default_rng(12)
+    per_query = np.repeat(KEY_MASK[:, None, :], queries, axis=1)  # (B, Tq, Tk)
+    if queries > 1:
+        per_query[:, 0, 3] = False
+    masks = {
+        "key mask": KEY_MASK,
+        "float key mask": np.where(KEY_MASK, rng.uniform(-1, 1, KEY_MASK.shape), -np.inf),  # finite biases kept
+        "3-D mask": per_query,
+        "3-D float mask": np.where(per_query, 0.0, -np.inf),
+        "shared 3-D mask": per_query[:1],  # (1, Tq, Tk): batch row 0's pattern for every row
+    }
+    return masks[kind]
+
+
+def _padding(mask, batch, length):
+    """(B, Tk) True at the keys no query may attend to: False (or -inf) for every query of their row."""
+    kept = mask if mask.dtype == np.bool_ else mask != -np.inf
+    kept = kept[:, None, :] if kept.ndim == 2 else kept
+    return np.broadcast_to(~kept.any(axis=1), (batch, length))
+
+
+def _attend_outputs_and_gradients(kind, query, keys, values, mask, upstreams):
+    """attend's context and weights, and the gradients of their projection on `upstreams` with respect to the query,
+    the keys, the values and the parameters of a fresh score (zeros where no gradient reaches)."""
+    score = _score(kind, query.shape[-1], keys.shape[-1])
+    leaves = _leaves(query, keys, values)
+    context, weights = attend(*leaves, score, mask=mask)
+    S.projected([context, weights], upstreams).backward()
+    tensors = [*leaves, *score.parameters()]
+    return [context.data, weights.data], [np.zeros(t.shape) if t.grad is None else t.grad for t in tensors]
+
+
+@pytest.mark.parametrize("single", [False, True], ids=["3-D query", "2-D query"])
+@pytest.mark.parametrize("mask_kind", LEAK_MASKS)
+@pytest.mark.parametrize("kind", SCORE_KINDS)
+def test_nan_and_inf_in_masked_keys_and_values_change_no_output_and_no_gradient(kind, mask_kind, single):
+    rng = np.random.default_rng(13)
+    batch, queries, length = 3, 1 if single else 2, 5
+    mask = _leak_mask(mask_kind, queries)
+    query = rng.standard_normal((batch, 4) if single else (batch, queries, 4))
+    padding = _padding(mask, batch, length)
+    clean_keys = np.where(padding[..., None], 0.0, rng.standard_normal((batch, length, 4)))
+    clean_values = np.where(padding[..., None], 0.0, rng.standard_normal((batch, length, 3)))
+    dirty_keys, dirty_values = clean_keys.copy(), clean_values.copy()
+    dirty_keys[padding] = np.resize(GARBAGE, dirty_keys[padding].shape)
+    dirty_values[padding] = np.resize(GARBAGE[::-1], dirty_values[padding].shape)
+    upstreams = [rng.standard_normal(query.shape[:-1] + (3,)), rng.standard_normal(query.shape[:-1] + (length,))]
+
+    outputs, gradients = _attend_outputs_and_gradients(kind, query, clean_keys, clean_values, mask, upstreams)
+    dirty_outputs, dirty_gradients = _attend_outputs_and_gradients(kind, query, dirty_keys, dirty_values, mask,
+                                                                   upstreams)
+    for dirty, clean in zip(dirty_outputs + dirty_gradients, outputs + gradients, strict=True):
+        assert np.all(np.isfinite(dirty))
+        np.testing.assert_array_equal(dirty, clean)
+    context, weights = dirty_outputs
+    if mask.shape[0] == batch:  # batch row 1 has no key at all: zero weights, zero context
+        np.testing.assert_array_equal(context[1], 0.0)
+        np.testing.assert_array_equal(weights[1], 0.0)
+    _, dirty_keys_grad, dirty_values_grad, *_ = dirty_gradients
+    np.testing.assert_array_equal(dirty_keys_grad[padding], 0.0)
+    np.testing.assert_array_equal(dirty_values_grad[padding], 0.0)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_float_mask_holding_nan_or_plus_inf_is_refused_naming_the_op_and_the_first_bad_position(bad):
+    rng = np.random.default_rng(14)
+    query, keys, values = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 5, 4)), rng.standard_normal((2, 5, 2))
+    mask = np.zeros((2, 3, 5))
+    mask[0, 1, 1] = -np.inf  # allowed: drops the key
+    mask[1, 2, 3] = mask[1, 2, 4] = bad
+    with pytest.raises(ValueError) as caught:
+        attend(query, keys, values, mask=mask)
+    assert not isinstance(caught.value, (ta.ShapeError, ta.DTypeError))  # the shape and dtype are right
+    message = str(caught.value)
+    assert message.startswith("attend: a float mask holds finite numbers")
+    assert f"mask[1, 2, 3] is {bad}" in message
+    assert message.endswith("; got query (2, 3, 4) float64, keys (2, 5, 4) float64, values (2, 5, 2) float64, "
+                            "mask (2, 3, 5) float64")
+    key_mask = np.zeros((2, 5), np.float32)
+    key_mask[1, 0] = bad
+    with pytest.raises(ValueError, match=r"^attend: .*mask\[1, 0\] is"):
+        attend(query, keys, values, mask=key_mask)
+    mask[1, 2, 3:] = -np.inf
+    _, weights = attend(query, keys, values, mask=mask)  # -inf stays allowed
+    assert weights.data[0, 1, 1] == 0.0 and np.all(weights.data[1, 2, 3:] == 0.0)
+
+
+SCORE_SIZES = {  # (make the score with the size under test = value, the op, the size's name)
+    "GeneralScore-query_size": (lambda value: GeneralScore(value, 3), "GeneralScore", "query_size"),
+    "GeneralScore-key_size": (lambda value: GeneralScore(3, value), "GeneralScore", "key_size"),
+    "AdditiveScore-query_size": (lambda value: AdditiveScore(value, 3, 2), "AdditiveScore", "query_size"),
+    "AdditiveScore-key_size": (lambda value: AdditiveScore(3, value, 2), "AdditiveScore", "key_size"),
+    "AdditiveScore-hidden_size": (lambda value: AdditiveScore(3, 3, value), "AdditiveScore", "hidden_size"),
+    "LocationScore-query_size": (lambda value: LocationScore(value, 3), "LocationScore", "query_size"),
+    "LocationScore-max_length": (lambda value: LocationScore(3, value), "LocationScore", "max_length"),
+    "make_score-dot": (lambda value: make_score("dot", value, value), "make_score", "query_size"),
+    "make_score-general": (lambda value: make_score("general", 3, value), "make_score", "key_size"),
+    "make_score-additive": (lambda value: make_score("additive", 3, 3, hidden_size=value), "make_score",
+                            "hidden_size"),
+    "make_score-location": (lambda value: make_score("location", 3, 3, max_length=value), "make_score",
+                            "max_length"),
+}
+BAD_SIZES = [(0, ValueError), (-2, ValueError), (2.0, TypeError), (2.5, TypeError), (True, TypeError),
+             ("3", TypeError), (np.float64(3), TypeError)]
+
+
+@pytest.mark.parametrize("value, error", BAD_SIZES)
+@pytest.mark.parametrize("case", list(SCORE_SIZES))
+def test_score_constructors_refuse_sizes_that_are_not_positive_integers_naming_the_argument(case, value, error):
+    make, op, name = SCORE_SIZES[case]
+    with pytest.raises(error) as caught:
+        make(value)
+    assert type(caught.value) is error  # not a ZeroDivisionError or "math domain error" from an initialiser
+    message = str(caught.value)
+    assert message.startswith(f"{op}: {name} must be an integer")
+    assert f"got {name}={value!r}" in message
+
+
+@pytest.mark.parametrize("case", list(SCORE_SIZES))
+def test_score_constructors_take_python_and_numpy_integers(case):
+    make, _, _ = SCORE_SIZES[case]
+    for value in (1, np.int64(3), np.uint8(2)):
+        assert isinstance(make(value), ta.attention.Score)
+
+
 # ----- bad input --------------------------------------------------------------------------------------------------
 def _bad_calls():
     rng = np.random.default_rng(7)

@@ -297,6 +297,60 @@ def test_structured_self_attention_float32_stays_float32():
     assert all(parameter.grad.dtype == np.float32 for parameter in module.parameters())
 
 
+# ----- padding cannot leak, sizes ------------------------------------------------------------------------------------
+GARBAGE = np.array([np.nan, np.inf, -np.inf, 1e300])  # what a padding buffer may hold
+POOLING = {
+    "ContextAttention": lambda: ContextAttention(3, 2, dtype=np.float64, rng=0),
+    "StructuredSelfAttention": lambda: StructuredSelfAttention(3, 2, 2, dtype=np.float64, rng=0),
+}
+
+
+def _outputs_and_gradients(module, h, mask, upstreams):
+    """The module's outputs on h, and the gradients of their projection on `upstreams` with respect to h and
+    every parameter."""
+    module.zero_grad()
+    h = ta.tensor(h, requires_grad=True)
+    outputs = module(h, mask)
+    S.projected(outputs, upstreams).backward()
+    return [output.data for output in outputs], [h.grad, *(parameter.grad for parameter in module.parameters())]
+
+
+@pytest.mark.parametrize("name", list(POOLING))
+def test_nan_and_inf_in_padded_positions_change_no_output_and_no_gradient(name):
+    rng = np.random.default_rng(8)
+    module = POOLING[name]()
+    mask = np.array([[True, False, True, False], [False] * 4, [True, True, True, False]])  # row 1: all padding
+    clean = np.where(mask[..., None], rng.standard_normal((3, 4, 3)), 0.0)
+    dirty = clean.copy()
+    dirty[~mask] = np.resize(GARBAGE, dirty[~mask].shape)
+    upstreams = [rng.standard_normal(output.shape) for output in module(clean, mask)]
+    outputs, gradients = _outputs_and_gradients(module, clean, mask, upstreams)
+    dirty_outputs, dirty_gradients = _outputs_and_gradients(module, dirty, mask, upstreams)
+    for got, expected in zip(dirty_outputs + dirty_gradients, outputs + gradients, strict=True):
+        assert np.all(np.isfinite(got))
+        np.testing.assert_array_equal(got, expected)
+    assert all(np.all(output[1] == 0.0) for output in dirty_outputs)  # the fully padded row: zeros
+    assert np.all(dirty_gradients[0][~mask] == 0.0)
+
+
+@pytest.mark.parametrize("value, error", [(0, ValueError), (-1, ValueError), (2.0, TypeError), (True, TypeError),
+                                          (None, TypeError)])
+@pytest.mark.parametrize("make, op, name", [
+    (lambda size: ContextAttention(size, 2), "ContextAttention", "input_size"),
+    (lambda size: ContextAttention(3, size), "ContextAttention", "attention_size"),
+    (lambda size: StructuredSelfAttention(size, 2, 2), "StructuredSelfAttention", "input_size"),
+    (lambda size: StructuredSelfAttention(3, size, 2), "StructuredSelfAttention", "attention_size"),
+    (lambda size: StructuredSelfAttention(3, 2, size), "StructuredSelfAttention", "hops"),
+], ids=["context-input", "context-attention", "structured-input", "structured-attention", "structured-hops"])
+def test_constructors_refuse_sizes_that_are_not_positive_integers_naming_the_argument(make, op, name, value, error):
+    with pytest.raises(error) as caught:
+        make(value)
+    assert type(caught.value) is error
+    assert str(caught.value).startswith(f"{op}: {name} must be an integer")
+    assert str(caught.value).endswith(f"got {name}={value!r}" + ("" if error is ValueError else
+                                                                 f" ({type(value).__name__})"))
+
+
 # ----- attention_penalty --------------------------------------------------------------------------------------------
 def penalty_inputs(max_batch=3, max_hops=3, max_steps=4):
     return st.tuples(st.integers(1, max_batch), st.integers(1, max_hops), st.integers(1, max_steps)).flatmap(

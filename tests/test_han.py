@@ -15,6 +15,7 @@ import tinyattn as ta
 import tinyattn.functional as F
 from tinyattn import DTypeError, ShapeError
 from tinyattn.attention import HierarchicalAttentionNetwork
+from tinyattn.nn.module import Module
 from tinyattn.optim import Adam
 
 GRADIENT_EXAMPLES = 25
@@ -207,6 +208,67 @@ def test_bad_input_raises_an_error_naming_shapes_and_dtypes(ids, mask, error, wo
     assert "HierarchicalAttentionNetwork" in message
     for word in words:
         assert word in message
+
+
+class GarbageAtPadding(Module):
+    """An encoder whose states hold garbage (NaN, inf) at the padded positions, as a buffer reused for padding may;
+    the GRU's own states are zero there."""
+
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, x, mask):
+        states, final = self.encoder(x, mask=mask)
+        garbage = np.resize(np.array([np.nan, np.inf, -np.inf]), states.shape)
+        return F.where(np.broadcast_to(mask[..., None], states.shape), states, garbage), final
+
+
+def _logits_weights_and_gradients(model, ids, upstreams):
+    model.zero_grad()
+    outputs = model(ids)
+    S.projected(outputs, upstreams).backward()
+    return [output.data for output in outputs], {name.replace("_encoder.encoder.", "_encoder."): parameter.grad
+                                                 for name, parameter in model.named_parameters()}
+
+
+def test_garbage_in_padded_word_and_sentence_states_changes_no_output_and_no_gradient():
+    ids = np.array([[[1, 2, 0], [0, 0, 0], [3, 0, 0]], [[4, 5, 3], [2, 0, 0], [0, 0, 0]]])  # padded words, sentences
+    rng = np.random.default_rng(9)
+    model = tiny_model()
+    upstreams = [rng.standard_normal(output.shape) for output in model(ids)]
+    outputs, gradients = _logits_weights_and_gradients(model, ids, upstreams)
+    model.word_encoder = GarbageAtPadding(model.word_encoder)
+    model.sentence_encoder = GarbageAtPadding(model.sentence_encoder)
+    dirty_outputs, dirty_gradients = _logits_weights_and_gradients(model, ids, upstreams)
+    assert dirty_gradients.keys() == gradients.keys()  # the same parameters
+    for got, expected in zip(dirty_outputs, outputs, strict=True):
+        assert np.all(np.isfinite(got))
+        np.testing.assert_array_equal(got, expected)
+    for name, expected in gradients.items():
+        assert np.all(np.isfinite(dirty_gradients[name])), name
+        np.testing.assert_array_equal(dirty_gradients[name], expected, err_msg=name)
+
+
+@pytest.mark.parametrize("value, error", [(0, ValueError), (-3, ValueError), (2.0, TypeError), (True, TypeError)])
+@pytest.mark.parametrize("name", ["vocab_size", "embed_size", "word_hidden_size", "sentence_hidden_size",
+                                  "attention_size", "num_classes"])
+def test_constructor_refuses_sizes_that_are_not_positive_integers_naming_the_argument(name, value, error):
+    sizes = {"vocab_size": VOCAB, "embed_size": 3, "word_hidden_size": 2, "sentence_hidden_size": 2,
+             "attention_size": 2, "num_classes": 2, name: value}
+    with pytest.raises(error) as caught:
+        HierarchicalAttentionNetwork(**sizes, padding_idx=None)
+    assert type(caught.value) is error
+    assert str(caught.value).startswith(f"HierarchicalAttentionNetwork: {name} must be an integer")
+    assert f"got {name}={value!r}" in str(caught.value)
+
+
+def test_a_negative_padding_idx_counts_from_the_end_as_in_the_embedding():
+    ids = np.array([[[1, 2, 5], [5, 5, 5]]])
+    model = HierarchicalAttentionNetwork(VOCAB, 3, 2, 2, 2, 2, padding_idx=-1, dtype=np.float64, rng=0)
+    assert model.padding_idx == VOCAB - 1 == model.embedding.padding_idx
+    _, word_weights, sentence_weights = model(ids)
+    assert word_weights.data[0, 0, 2] == 0.0 and sentence_weights.data[0, 1] == 0.0
 
 
 def test_same_seed_gives_the_same_model():

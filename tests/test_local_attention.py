@@ -76,7 +76,7 @@ def test_gaussian_keeps_float32_and_rejects_bad_input():
         gaussian(np.array([1]), 3, 1.0)
     with pytest.raises(ShapeError, match=r"^window_mask: centres must be \(B,\); got centres \(2, 2\) float64$"):
         window_mask(np.zeros((2, 2)), 3, 1)
-    with pytest.raises(ValueError, match="^window_mask: the window half-width D must be a non-negative integer"):
+    with pytest.raises(ValueError, match=r"^window_mask: window must be an integer >= 0; got window=-1$"):
         window_mask(np.zeros(2), 3, -1)
 
 
@@ -166,3 +166,49 @@ def test_local_p_gradients_wrt_query_keys_values_and_centre_match_central_differ
 
     upstream = data.draw(S.upstream_gradients(forward(*tensors).shape), label="upstream")
     assert ta.gradcheck(forward, *tensors, score.weight, grad_output=upstream)
+
+
+def _local_outputs_and_gradients(score, query, keys, values, mask, centres, window, use_gaussian, upstreams):
+    """local_attend's context and weights, and the gradients of their projection on `upstreams` with respect to the
+    query, keys, values, centres (local-p) and the score's weight."""
+    score.zero_grad()
+    leaves = [ta.tensor(array, requires_grad=True) for array in (query, keys, values, centres)]
+    centres_in = leaves[3] if use_gaussian else np.rint(centres).astype(np.int64)
+    outputs = local_attend(*leaves[:3], score, mask, centres_in, window, use_gaussian)
+    S.projected(outputs, upstreams).backward()
+    tensors = leaves[:3] + (leaves[3:] if use_gaussian else []) + [score.weight]
+    return [output.data for output in outputs], [tensor.grad for tensor in tensors]
+
+
+@pytest.mark.parametrize("use_gaussian", [False, True], ids=["local-m", "local-p"])
+def test_nan_and_inf_in_padded_keys_and_values_change_no_output_and_no_gradient(use_gaussian):
+    rng = np.random.default_rng(10)
+    mask = np.array([[True, True, True, False, False], [True, True, True, True, True], [True, False, False, False,
+                                                                                        False]])
+    centres = np.array([2.2, 1.0, 0.0])  # row 0's window (D = 1) reaches padding; row 2 has one real key
+    query = rng.standard_normal((3, 2))
+    clean_keys = np.where(mask[..., None], rng.standard_normal((3, 5, 3)), 0.0)
+    clean_values = np.where(mask[..., None], rng.standard_normal((3, 5, 2)), 0.0)
+    garbage = np.array([np.nan, np.inf, -np.inf, 1e300])
+    dirty_keys, dirty_values = clean_keys.copy(), clean_values.copy()
+    dirty_keys[~mask] = np.resize(garbage, dirty_keys[~mask].shape)
+    dirty_values[~mask] = np.resize(garbage[::-1], dirty_values[~mask].shape)
+    upstreams = [rng.standard_normal((3, 2)), rng.standard_normal((3, 5))]
+    score = GeneralScore(2, 3, dtype=np.float64, rng=0)
+    clean = _local_outputs_and_gradients(score, query, clean_keys, clean_values, mask, centres, 1, use_gaussian,
+                                         upstreams)
+    dirty = _local_outputs_and_gradients(score, query, dirty_keys, dirty_values, mask, centres, 1, use_gaussian,
+                                         upstreams)
+    for got, expected in zip(dirty[0] + dirty[1], clean[0] + clean[1], strict=True):
+        assert np.all(np.isfinite(got))
+        np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("value, error", [(0, ValueError), (-1, ValueError), (2.0, TypeError), (True, TypeError)])
+@pytest.mark.parametrize("name", ["query_size", "hidden_size"])
+def test_position_predictor_refuses_sizes_that_are_not_positive_integers_naming_the_argument(name, value, error):
+    with pytest.raises(error) as caught:
+        PositionPredictor(**{"query_size": 3, "hidden_size": 2, name: value})
+    assert type(caught.value) is error  # hidden_size=0 used to raise ZeroDivisionError (1 / sqrt(0))
+    assert str(caught.value).startswith(f"PositionPredictor: {name} must be an integer")
+    assert f"got {name}={value!r}" in str(caught.value)

@@ -18,6 +18,7 @@ import tinyattn as ta
 import tinyattn.functional as F
 from tinyattn import DTypeError, ShapeError
 from tinyattn.attention import BahdanauDecoder, LuongDecoder, PlainDecoder, Seq2Seq, Seq2SeqEncoder
+from tinyattn.attention.decoding import beam_search, greedy_search
 from tinyattn.optim import Adam
 
 PAD, BOS, EOS = 0, 1, 2
@@ -186,6 +187,50 @@ def test_encoder_final_is_the_forward_state_at_the_last_real_token_and_the_backw
     np.testing.assert_array_equal(final.data[:, :size], states.data[[0, 1], [3, 1], :size])
     np.testing.assert_array_equal(final.data[:, size:], states.data[:, 0, size:])
     assert np.all(states.data[~mask] == 0)
+
+
+# ----- padding cannot leak ------------------------------------------------------------------------------------
+GARBAGE = np.array([np.nan, np.inf, -np.inf, 1e300])  # what a padding buffer may hold
+
+
+def decoder_outputs_and_gradients(decoder, states, final, mask, target_in, upstreams):
+    """Teacher forcing's logits and weights, and the gradients of their projection on `upstreams` with respect to
+    the encoder states, the encoder's final vector and every decoder parameter (zeros where none reaches)."""
+    decoder.zero_grad()
+    states, final = ta.tensor(states, requires_grad=True), ta.tensor(final, requires_grad=True)
+    logits, weights = decoder(states, final, mask, target_in)
+    outputs = [logits] + ([] if weights is None else [weights])
+    S.projected(outputs, upstreams).backward()
+    tensors = [states, final, *decoder.parameters()]
+    return [output.data for output in outputs], [np.zeros(t.shape) if t.grad is None else t.grad for t in tensors]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_nan_and_inf_in_padded_encoder_states_change_no_logit_weight_or_gradient(kind):
+    model = make_model(kind, seed=4)
+    source = np.array([[3, 4, 3, 4], [4, 3, 0, 0], [3, 0, 0, 0]])
+    mask = source != PAD
+    target_in = teacher_inputs(np.array([[3, 4, EOS], [4, EOS, PAD], [EOS, PAD, PAD]]))
+    states, final = model.encoder(source, mask)
+    clean, final = states.data, final.data
+    assert np.all(clean[~mask] == 0.0)  # what the encoder gives: zeros at padding
+    dirty = clean.copy()
+    dirty[~mask] = np.resize(GARBAGE, dirty[~mask].shape)
+    rng = np.random.default_rng(5)
+    upstreams = [rng.standard_normal(shape) for shape in [(3, 3, VOCAB)] + ([] if kind == "plain" else [(3, 3, 4)])]
+    outputs, gradients = decoder_outputs_and_gradients(model.decoder, clean, final, mask, target_in, upstreams)
+    dirty_outputs, dirty_gradients = decoder_outputs_and_gradients(model.decoder, dirty, final, mask, target_in,
+                                                                   upstreams)
+    for got, expected in zip(dirty_outputs + dirty_gradients, outputs + gradients, strict=True):
+        assert np.all(np.isfinite(got))
+        np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(dirty_gradients[0][~mask], 0.0)
+    for search, options in ((greedy_search, {"max_length": 3}), (beam_search, {"beam_size": 2, "max_length": 3})):
+        ids, weights = search(model.decoder, clean, final, mask, BOS, EOS, PAD, **options)
+        dirty_ids, dirty_weights = search(model.decoder, dirty, final, mask, BOS, EOS, PAD, **options)
+        np.testing.assert_array_equal(dirty_ids, ids)
+        if weights is not None:
+            np.testing.assert_array_equal(dirty_weights, weights)
 
 
 # ----- greedy and beam search ------------------------------------------------------------------------------------
@@ -437,9 +482,12 @@ def test_decoder_errors_name_the_operation_and_every_input_shape_and_dtype():
     with pytest.raises(ShapeError, match=r"^Seq2Seq.loss: target_ids must be integers \(B, T\) with T >= 1 and B = 1; "
                                          r"got target_ids \(1, 0\) int64, source_ids \(1, 3\) int64$"):
         model.loss(source, mask, np.zeros((1, 0), np.int64))
-    with pytest.raises(ValueError, match=r"^Seq2Seq.beam_search: beam_size must be an integer >= 1; got "
-                                         r"beam_size=1.5$"):
+    with pytest.raises(TypeError, match=r"^Seq2Seq.beam_search: beam_size must be an integer; got "
+                                        r"beam_size=1.5 \(float\)$"):
         model.beam_search(source, mask, beam_size=1.5, max_length=3)
+    with pytest.raises(ValueError, match=r"^Seq2Seq.beam_search: beam_size must be an integer >= 1; got "
+                                         r"beam_size=0$"):
+        model.beam_search(source, mask, beam_size=0, max_length=3)
 
 
 def test_construction_errors():
@@ -460,6 +508,107 @@ def test_construction_errors():
         Seq2Seq(encoder, BahdanauDecoder(VOCAB, EMBED, 3, 6, dtype=np.float32, rng=0), BOS, BOS, PAD)
     with pytest.raises(ValueError, match="padding_idx=4"):
         Seq2Seq(encoder, BahdanauDecoder(VOCAB, EMBED, 3, 6, dtype=np.float32, rng=0), BOS, EOS, 4)
+
+
+@pytest.mark.parametrize("length_penalty, error", [
+    (np.nan, ValueError), (np.inf, ValueError), (-np.inf, ValueError), (-0.5, ValueError), (np.float32(np.nan),
+    ValueError), (True, TypeError), ("1", TypeError), (None, TypeError)])
+def test_beam_search_refuses_a_length_penalty_that_is_not_a_finite_number_at_least_zero(length_penalty, error):
+    model = make_model("bahdanau")
+    source = np.array([[3, 4, 0]])
+    mask = source != PAD
+    with pytest.raises(error) as caught:
+        model.beam_search(source, mask, beam_size=2, max_length=3, length_penalty=length_penalty)
+    assert type(caught.value) is error
+    message = str(caught.value)
+    assert message.startswith("Seq2Seq.beam_search: length_penalty must be a ")
+    assert f"got length_penalty={length_penalty!r}" in message
+    states, final = model.encoder(source, mask)
+    with pytest.raises(error, match="^beam_search: length_penalty must be a "):
+        beam_search(model.decoder, states, final, mask, BOS, EOS, PAD, 2, 3, length_penalty)
+
+
+def test_beam_search_takes_any_finite_length_penalty_at_least_zero():
+    model = make_model("bahdanau")
+    source = np.array([[3, 4, 0]])
+    for length_penalty in (0, 0.0, 0.5, 1, 2.0, np.float32(1.5), np.int64(1)):
+        ids, _ = model.beam_search(source, source != PAD, beam_size=2, max_length=3, length_penalty=length_penalty)
+        assert ids.shape[0] == 1
+
+
+@pytest.mark.parametrize("arguments, error", [
+    ({"beam_size": 0}, ValueError), ({"beam_size": -2}, ValueError), ({"beam_size": 2.0}, TypeError),
+    ({"beam_size": True}, TypeError), ({"max_length": 0}, ValueError), ({"max_length": 3.0}, TypeError),
+    ({"max_length": None}, TypeError), ({"max_length": np.bool_(True)}, TypeError)],
+    ids=lambda case: ",".join(f"{name}={value!r}" for name, value in case.items()) if isinstance(case, dict) else
+    case.__name__)
+def test_greedy_and_beam_search_refuse_counts_that_are_not_positive_integers(arguments, error):
+    model = make_model("luong-general-global")
+    source = np.array([[3, 4, 0]])
+    mask = source != PAD
+    (name, value), = arguments.items()
+    searches = [("Seq2Seq.beam_search", lambda: model.beam_search(source, mask, **{"beam_size": 2, "max_length": 3,
+                                                                                  **arguments}))]
+    if name == "max_length":
+        searches.append(("Seq2Seq.greedy", lambda: model.greedy(source, mask, value)))
+    for op, search in searches:
+        with pytest.raises(error) as caught:
+            search()
+        assert type(caught.value) is error
+        assert str(caught.value).startswith(f"{op}: {name} must be an integer")
+        assert f"got {name}={value!r}" in str(caught.value)
+
+
+def test_greedy_and_beam_search_take_numpy_integer_counts():
+    model = make_model("bahdanau")
+    source = np.array([[3, 4, 0]])
+    greedy_ids, _ = model.greedy(source, source != PAD, np.int64(3))
+    beam_ids, _ = model.beam_search(source, source != PAD, beam_size=np.int32(1), max_length=np.uint8(3))
+    np.testing.assert_array_equal(beam_ids, greedy_ids)
+
+
+SIZED = {  # (class, the other arguments, the sizes to try one at a time)
+    "Seq2SeqEncoder": (Seq2SeqEncoder, {"vocab_size": VOCAB, "embed_size": EMBED, "hidden_size": HIDDEN}, {}),
+    "PlainDecoder": (PlainDecoder, {"vocab_size": VOCAB, "embed_size": EMBED, "hidden_size": HIDDEN,
+                                    "encoder_size": 6}, {}),
+    "BahdanauDecoder": (BahdanauDecoder, {"vocab_size": VOCAB, "embed_size": EMBED, "hidden_size": HIDDEN,
+                                          "encoder_size": 6}, {"attention_size": 2}),
+    "LuongDecoder": (LuongDecoder, {"vocab_size": VOCAB, "embed_size": EMBED, "hidden_size": HIDDEN,
+                                    "encoder_size": 6, "score": "location", "attention": "local-p"},
+                     {"attention_size": 2, "max_source_length": 4}),
+}
+SIZE_CASES = [(kind, name) for kind, (_, required, optional) in SIZED.items()
+              for name in [*(key for key in required if key.endswith("_size")), *optional]]
+
+
+@pytest.mark.parametrize("value, error", [(0, ValueError), (-1, ValueError), (3.0, TypeError), (True, TypeError),
+                                          ("3", TypeError)])
+@pytest.mark.parametrize("kind, name", SIZE_CASES, ids=[f"{kind}-{name}" for kind, name in SIZE_CASES])
+def test_constructors_refuse_sizes_that_are_not_positive_integers_naming_the_argument(kind, name, value, error):
+    cls, required, optional = SIZED[kind]
+    with pytest.raises(error) as caught:
+        cls(**{**required, **optional, name: value})
+    assert type(caught.value) is error  # not a ZeroDivisionError or "math domain error" from an initialiser
+    assert str(caught.value).startswith(f"{kind}: {name} must be an integer")
+    assert f"got {name}={value!r}" in str(caught.value)
+
+
+@pytest.mark.parametrize("kind", list(SIZED))
+def test_constructors_take_numpy_integer_sizes_and_none_for_optional_ones(kind):
+    cls, required, optional = SIZED[kind]
+    cls(**{name: np.int64(value) if isinstance(value, int) else value for name, value in required.items()},
+        **{name: np.int32(value) for name, value in optional.items()})
+    if kind == "LuongDecoder":
+        LuongDecoder(VOCAB, EMBED, HIDDEN, 6, attention_size=None, max_source_length=None)
+    elif optional:
+        cls(**required, **{name: None for name in optional})
+
+
+@pytest.mark.parametrize("window, error", [(-1, ValueError), (1.0, TypeError), (True, TypeError)])
+def test_luong_decoder_refuses_a_window_that_is_not_an_integer_at_least_zero(window, error):
+    with pytest.raises(error, match=rf"^LuongDecoder: window must be an integer.*; got window={window!r}"):
+        LuongDecoder(VOCAB, EMBED, HIDDEN, 6, attention="local-m", window=window)
+    LuongDecoder(VOCAB, EMBED, HIDDEN, 6, attention="local-m", window=np.int64(0))  # D = 0: the centre alone
 
 
 def test_location_score_rejects_sources_longer_than_max_source_length():

@@ -4,18 +4,21 @@
 
 which names the operation and the shape and dtype of every input it was given. A public function or ``forward``
 calls one check, in one line, before its formula. The check raises ShapeError or DTypeError (tinyattn.errors), or
-ValueError for a bad setting, at the first problem it finds; otherwise it returns the inputs ready for the formula:
-arrays wrapped as Tensors without a copy (``as_tensor``) where the formula uses operators, masks and token ids as
-NumPy arrays.
+ValueError for a bad value (a setting, a NaN in a float mask), at the first problem it finds; otherwise it returns
+the inputs ready for the formula: arrays wrapped as Tensors without a copy (``as_tensor``) where the formula uses
+operators, masks and token ids as NumPy arrays.
 
-The decoders run these checks at every output step, so a check only compares shapes and dtypes and builds its
-message only when it fails: each part below returns a *problem*, ``(exception class, what is wrong)``, or None
-(False in an ``a and b`` chain), and ``fail`` turns a problem into the exception. Settings (sizes, a window, counts)
-are numbers, not arrays: their checks, at the end, raise at once and show the values they were given.
+The decoders run these checks at every output step, so a check only compares shapes and dtypes (it reads values
+only where they can be wrong: a float mask, token ids) and builds its message only when it fails: each part below
+returns a *problem*, ``(exception class, what is wrong)``, or None (False in an ``a and b`` chain), and ``fail``
+turns a problem into the exception. Settings (sizes, a window, counts) are numbers, not arrays: their checks, at the
+end, raise at once (TypeError for a number of the wrong kind, ValueError for one out of range) and show the values
+they were given.
 """
 import numpy as np
 
 from tinyattn.errors import DTypeError, ShapeError
+from tinyattn.nn import _checks as layer_checks
 from tinyattn.primitive import as_array
 from tinyattn.tensor import as_tensor
 
@@ -122,15 +125,29 @@ def _mask_problem(mask, query_shape, keys_shape):
     if mask.ndim == 2:
         if mask.shape != (batch, length):
             return ShapeError, f"a 2-D mask is a key mask (B, Tk) = {(batch, length)}, True = attend"
+    else:
+        scores_shape = (batch, query_shape[1] if len(query_shape) == 3 else 1, length)  # (B, Tq, Tk)
+        try:
+            fits = mask.ndim == 3 and np.broadcast_shapes(mask.shape, scores_shape) == scores_shape
+        except ValueError:
+            fits = False
+        if not fits:
+            return ShapeError, f"mask must be a key mask (B, Tk) or a 3-D array that broadcasts to {scores_shape}"
+    return _float_mask_problem(mask) if mask.dtype.kind == "f" else None
+
+
+def _float_mask_problem(mask):
+    """A float mask is added to the scores: finite numbers and -inf (drop) are meaningful, but NaN or +inf turns the
+    whole row of weights into NaN (NaN propagates; +inf gives inf / inf). Named by its first bad position.
+
+    The error is a ValueError: the mask's shape and dtype are right (not a ShapeError or DTypeError), one of its
+    values is not, and tinyattn.errors has no class for bad values, so the built-in one NumPy users expect."""
+    bad = np.isnan(mask) | (mask == np.inf)
+    if not bad.any():
         return None
-    scores_shape = (batch, query_shape[1] if len(query_shape) == 3 else 1, length)  # (B, Tq, Tk)
-    try:
-        fits = mask.ndim == 3 and np.broadcast_shapes(mask.shape, scores_shape) == scores_shape
-    except ValueError:
-        fits = False
-    if not fits:
-        return ShapeError, f"mask must be a key mask (B, Tk) or a 3-D array that broadcasts to {scores_shape}"
-    return None
+    position = tuple(int(index) for index in np.argwhere(bad)[0])
+    return ValueError, (f"a float mask holds finite numbers (added to the scores) or -inf (drop), but "
+                        f"mask{list(position)} is {mask[position]}, which would make its row of weights NaN")
 
 
 # ----- one sequence, attended by learned queries ---------------------------------------------------------------------
@@ -291,10 +308,18 @@ def score_sizes(op, score, query_size, key_size, max_length, names=("query_size"
         raise ValueError(f"{op}: a 'location' score has one weight per source position; pass {names[2]}; got {given}")
 
 
+def sizes(op, minimum=1, optional=(), **settings):
+    """Check integer settings given by name (sizes, counts: ``vocab_size=..., beam_size=...``) as the layers'
+    constructors do (``tinyattn.nn._checks.size``): each a Python or NumPy integer, not a bool, at least `minimum`;
+    a name listed in `optional` may also be None (a default). TypeError for a non-integer, ValueError for an integer
+    below `minimum`."""
+    for name, value in settings.items():
+        layer_checks.size(op, name, value, minimum, optional=name in optional)
+
+
 def half_width(op, window):
-    """Check a window's half-width D: an integer >= 0."""
-    if window < 0 or int(window) != window:
-        raise ValueError(f"{op}: the window half-width D must be a non-negative integer; got window={window!r}")
+    """Check a window's half-width D: an integer >= 0 (``sizes``)."""
+    sizes(op, minimum=0, window=window)
 
 
 def window_centres(op, centres, window):
@@ -316,11 +341,17 @@ def gaussian_centres(op, centres, sigma):
     return centres
 
 
-def counts(op, **settings):
-    """Check count settings given by name (max_length=..., beam_size=...): each an integer >= 1."""
-    for name, value in settings.items():
-        if int(value) != value or value < 1:
-            raise ValueError(f"{op}: {name} must be an integer >= 1; got {name}={value!r}")
+def length_penalty(op, alpha):
+    """Check beam search's length_penalty alpha, which ranks a hypothesis by score / length ** alpha: a real number
+    (not a bool), finite and >= 0. NaN would make every comparison false and inf every long hypothesis score -0,
+    both silently; alpha < 0 multiplies the (negative) score by length ** |alpha|, favouring short outputs even more
+    than alpha = 0 (the plain log-probability) does, which is the opposite of what a length penalty is for."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{op}: length_penalty must be a real number; got length_penalty={alpha!r} "
+                        f"({type(alpha).__name__})")
+    if not (np.isfinite(alpha) and alpha >= 0):
+        raise ValueError(f"{op}: length_penalty must be a finite number >= 0 (0: the plain log-probability, 1: its "
+                         f"mean per token); got length_penalty={alpha!r}")
 
 
 def encoder_decoder(op, encoder, decoder, special_ids):

@@ -7,6 +7,9 @@
 Soft attention is the expected value of the values under the weights, so it is differentiable end to end; the
 weights are always returned, because reading them is half the point (``tinyattn.viz`` draws them).
 """
+import numpy as np
+
+import tinyattn.functional as F
 from tinyattn.attention import _checks
 from tinyattn.attention.scores import SCORES
 
@@ -29,9 +32,17 @@ def attend(query, keys, values, score="scaled_dot", mask=None):
 
     A masked key gets a weight of exactly 0 and no gradient. A query whose keys are all masked gets zero weights
     and a zero context (not the NaN of 0/0), and every gradient through it is zero and finite.
+
+    Padding cannot leak: the keys and values of a key masked for every query (False, or -inf in a float mask) are
+    replaced by zeros before use, so garbage there (NaN, inf) changes neither the output nor any gradient; a weight
+    of 0 alone would not do, since 0 * NaN = NaN. With a key mask (B, Tk) that is every masked key. A 3-D mask
+    may hide a key from some queries only: that key is real data for the others, and must be finite. A float mask
+    may hold finite numbers and -inf, not NaN or +inf (ValueError).
     """
     score = _score_function(score)
     query, keys, values, mask = _checks.attend("attend", query, keys, values, mask)
+    if mask is not None:
+        keys, values = hide_keys(keys, values, _attended_keys(mask))
     scores = _checks.scores("attend", score(query, keys), score, query, keys)  # (B, Tk) or (B, Tq, Tk)
     single = query.ndim == 2
     if single:
@@ -41,6 +52,38 @@ def attend(query, keys, values, score="scaled_dot", mask=None):
     if single:
         return context.squeeze(1), weights.squeeze(1)  # (B, Dv), (B, Tk)
     return context, weights
+
+
+def hide_keys(keys, values, attended):
+    """keys (B, Tk, Dk) and values (B, Tk, Dv) with zeros at the keys not `attended` (bool, broadcasting to
+    (B, Tk)), differentiably: no gradient reaches a hidden key. `values` may be `keys` itself (a sequence attending
+    to itself); it is then zeroed once.
+
+    Returned as given when every key is attended, or when the unattended keys and values are zero already: the
+    decoders hide the padded encoder states once, in ``Decoder.start``, then attend to them at every step. Reading
+    the masked rows costs a few times less than rewriting them all (forward and backward) and adds no node to the
+    graph. Skipping is exact for a score computed pair by pair (every score here): a zero key or value behind the
+    mask contributes 0 to the output and gets a zero gradient either way.
+    """
+    hidden = np.broadcast_to(~attended, keys.shape[:2]).reshape(-1)  # (B, Tk) -> (B*Tk,)
+    if not hidden.any() or not (_nonzero_rows(keys.data, hidden) or (values is not keys
+                                                                      and _nonzero_rows(values.data, hidden))):
+        return keys, values
+    keep = attended[..., None]  # (B, Tk) -> (B, Tk, 1)
+    hidden_keys = F.masked_fill(keys, keep, 0)
+    return hidden_keys, (hidden_keys if values is keys else F.masked_fill(values, keep, 0))
+
+
+def _nonzero_rows(array, rows):
+    """Whether array (B, Tk, D) holds anything but zeros in the positions `rows` (B*Tk,) bool."""
+    return np.compress(rows, array.reshape(-1, array.shape[-1]), axis=0).any()  # (B*Tk, D) -> (rows, D)
+
+
+def _attended_keys(mask):
+    """The keys some query may attend to, for a mask that broadcasts to the scores (B, Tq, Tk): (B or 1, Tk) bool.
+    A float mask drops a key where it is -inf."""
+    kept = mask if mask.dtype == np.bool_ else mask != -np.inf  # (B or 1, Tq or 1, Tk)
+    return kept.any(axis=1)  # (B or 1, Tq or 1, Tk) -> (B or 1, Tk)
 
 
 def _score_function(score):

@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from tinyattn.attention import _checks
-from tinyattn.attention.attend import attend
+from tinyattn.attention.attend import attend, hide_keys
 from tinyattn.nn import init
 from tinyattn.nn.layers import Linear
 from tinyattn.nn.module import Module, Parameter
@@ -39,12 +39,14 @@ class ContextAttention(Module):
     additive score of Bahdanau et al. (``AdditiveScore``, v^T tanh(W q + U k)) with the query term W q replaced by
     a constant bias and v played by u_ctx. The code below calls ``attend`` exactly that way.
 
-    A padded position gets a weight of exactly 0 and no gradient. A row with no real position gets zero weights and
-    a zero output, and every gradient through it is zero and finite (``attend``'s rule).
+    A padded position gets a weight of exactly 0 and no gradient, and garbage there (NaN, inf) changes no output and
+    no gradient. A row with no real position gets zero weights and a zero output, and every gradient through it is
+    zero and finite (``attend``'s rules).
     """
 
     def __init__(self, input_size, attention_size, dtype=np.float32, rng=None):
         super().__init__()
+        _checks.sizes("ContextAttention", input_size=input_size, attention_size=attention_size)
         rng = generator(rng)
         self.input_size, self.attention_size = input_size, attention_size
         self.projection = Linear(input_size, attention_size, dtype=dtype, rng=rng)
@@ -78,7 +80,8 @@ class StructuredSelfAttention(Module):
     the paper. With r = 1 this is ``ContextAttention`` without its bias: the column of W2 is the context vector.
 
     Every hop puts exactly 0 on padded positions and its weights sum to one over the real ones; a row with no real
-    position gets all-zero weights and a zero embedding, with zero, finite gradients.
+    position gets all-zero weights and a zero embedding, with zero, finite gradients. Padded positions of h are
+    replaced by zeros before use, so garbage there (NaN, inf) changes no output and no gradient.
 
     Nothing makes the hops differ; add ``self.penalty(weights)`` (``attention_penalty``), times a coefficient, to
     the loss to push them apart.
@@ -86,6 +89,7 @@ class StructuredSelfAttention(Module):
 
     def __init__(self, input_size, attention_size, hops, dtype=np.float32, rng=None):
         super().__init__()
+        _checks.sizes("StructuredSelfAttention", input_size=input_size, attention_size=attention_size, hops=hops)
         self.input_size, self.attention_size, self.hops = input_size, attention_size, hops
         rng = generator(rng)
         self.first_weight = init.xavier_uniform_(Parameter(np.empty((input_size, attention_size), dtype)), rng=rng)
@@ -94,6 +98,8 @@ class StructuredSelfAttention(Module):
     def forward(self, h, mask=None):
         """(embedding (B, r, D), weights (B, r, T)) for h (B, T, D) and mask (B, T) bool, True = real, or None."""
         h, mask = _checks.sequence("StructuredSelfAttention", h, mask, self.input_size, self.first_weight.dtype)
+        if mask is not None:
+            h, _ = hide_keys(h, h, mask)  # zeros at padding: garbage there reaches no output or gradient
         hidden = (h @ self.first_weight).tanh()  # (B, T, D) @ (D, da) -> (B, T, da)
         scores = (hidden @ self.second_weight).swapaxes(1, 2)  # (B, T, da) @ (da, r) -> (B, T, r) -> (B, r, T)
         hop_mask = None if mask is None else mask[:, None, :]  # (B, T) -> (B, 1, T): the same positions for every hop

@@ -20,14 +20,14 @@ import numpy as np
 
 import tinyattn.functional as F
 from tinyattn.attention import _checks
-from tinyattn.attention.attend import attend
+from tinyattn.attention.attend import attend, hide_keys
 from tinyattn.attention.local import LOCAL_KINDS, PositionPredictor, local_attend, local_m_centres, source_lengths
 from tinyattn.attention.scores import AdditiveScore, make_score
 from tinyattn.nn.layers import Embedding, Linear
 from tinyattn.nn.module import Module
 from tinyattn.nn.recurrent import GRUCell
 from tinyattn.random import generator
-from tinyattn.tensor import Tensor
+from tinyattn.tensor import Tensor, as_tensor
 
 
 class DecoderState:
@@ -71,6 +71,8 @@ class Decoder(Module):
 
     def __init__(self, vocab_size, embed_size, hidden_size, encoder_size, padding_idx=0, dtype=np.float32, rng=None):
         super().__init__()
+        _checks.sizes(type(self).__name__, vocab_size=vocab_size, embed_size=embed_size, hidden_size=hidden_size,
+                      encoder_size=encoder_size)
         self.vocab_size, self.embed_size = vocab_size, embed_size
         self.hidden_size, self.encoder_size = hidden_size, encoder_size
         self.rng = generator(rng)  # consumed by the subclass's layers, in order, then dropped
@@ -82,13 +84,20 @@ class Decoder(Module):
         return self.bridge.weight.dtype
 
     def start(self, encoder_states, encoder_final, source_mask):
-        """The state before the first step: s_0 = tanh(W_init encoder_final + b_init), plus what every step needs."""
+        """The state before the first step: s_0 = tanh(W_init encoder_final + b_init), plus what every step needs.
+
+        The padded positions of encoder_states (False in source_mask) may hold anything, NaN and inf included: they
+        are replaced by zeros here, once per source, and reach no output and no gradient."""
         source_mask = _checks.encoder_outputs(f"{type(self).__name__}.start", encoder_states, encoder_final,
                                               source_mask, self.encoder_size, self.dtype)
+        # Zeros at the padded positions, once per source: garbage there (NaN, inf) must not reach the keys the
+        # additive score projects here, nor, through 0 * NaN, an output or a gradient.
+        keys = as_tensor(encoder_states)
+        keys, _ = hide_keys(keys, keys, source_mask)  # (B, S, De)
         hidden = self.bridge(encoder_final).tanh()  # (B, De) -> (B, H)
-        return DecoderState(hidden=hidden, keys=encoder_states, source_mask=source_mask,
+        return DecoderState(hidden=hidden, keys=keys, source_mask=source_mask,
                             source_lengths=source_lengths(source_mask), step=0,
-                            **self._start_fields(encoder_states, encoder_final))
+                            **self._start_fields(keys, encoder_final))
 
     def step(self, token_ids, state):
         """One output step fed the previous tokens y_{t-1} (B,): returns (logits (B, V), next state, weights (B, S)
@@ -176,7 +185,9 @@ class BahdanauDecoder(Decoder):
     def __init__(self, vocab_size, embed_size, hidden_size, encoder_size, attention_size=None, padding_idx=0,
                  dtype=np.float32, rng=None):
         super().__init__(vocab_size, embed_size, hidden_size, encoder_size, padding_idx, dtype, rng)
-        self.score = AdditiveScore(hidden_size, encoder_size, attention_size or hidden_size, dtype=dtype, rng=self.rng)
+        _checks.sizes("BahdanauDecoder", optional=("attention_size",), attention_size=attention_size)
+        self.score = AdditiveScore(hidden_size, encoder_size, hidden_size if attention_size is None else attention_size,
+                                   dtype=dtype, rng=self.rng)
         self.cell = GRUCell(embed_size + encoder_size, hidden_size, dtype=dtype, rng=self.rng)
         self.deep_output = _DeepOutput(hidden_size + encoder_size + embed_size, hidden_size, vocab_size, dtype,
                                        self.rng)
@@ -213,14 +224,16 @@ class LuongDecoder(Decoder):
     def __init__(self, vocab_size, embed_size, hidden_size, encoder_size, score="general", attention="global",
                  window=2, max_source_length=None, input_feeding=True, attention_size=None, padding_idx=0,
                  dtype=np.float32, rng=None):
+        super().__init__(vocab_size, embed_size, hidden_size, encoder_size, padding_idx, dtype, rng)  # checks sizes
         if attention not in ("global",) + LOCAL_KINDS:
             raise ValueError(f"LuongDecoder: attention must be 'global', 'local-m' or 'local-p', got {attention!r}")
         _checks.half_width("LuongDecoder", window)
+        _checks.sizes("LuongDecoder", optional=("max_source_length", "attention_size"),
+                      max_source_length=max_source_length, attention_size=attention_size)
         _checks.score_sizes("LuongDecoder", score, hidden_size, encoder_size, max_source_length,
                             names=("hidden_size", "encoder_size", "max_source_length"))
-        super().__init__(vocab_size, embed_size, hidden_size, encoder_size, padding_idx, dtype, rng)
         self.score_name, self.attention, self.window, self.input_feeding = score, attention, int(window), input_feeding
-        attention_size = attention_size or hidden_size
+        attention_size = hidden_size if attention_size is None else attention_size
         self.score = make_score(score, hidden_size, encoder_size, hidden_size=attention_size,
                                 max_length=max_source_length, dtype=dtype, rng=self.rng)
         self.cell = GRUCell(embed_size + (hidden_size if input_feeding else 0), hidden_size, dtype=dtype,

@@ -6,10 +6,14 @@ or the start token (their log-probabilities are set to -inf), so a returned row 
 
 The score of a hypothesis y_1..y_n is its log-probability, sum_t log p(y_t | y_<t, x). Beam search ranks hypotheses
 by score / n ** length_penalty (length_penalty = 0: the plain log-probability, which favours short outputs, since
-every token adds a negative term; 1: the mean log-probability per token).
+every token adds a negative term; 1: the mean log-probability per token). length_penalty is a finite number >= 0:
+NaN or inf would silently rank nothing (every comparison false, every long hypothesis -0), and a negative value
+would favour short outputs even more than 0 does; they are refused (ValueError, or TypeError for a non-number), as
+are a beam_size or max_length that is not an integer >= 1.
 """
 import numpy as np
 
+from tinyattn.attention import _checks
 from tinyattn.engine import no_grad
 
 
@@ -30,6 +34,7 @@ def greedy_search(decoder, encoder_states, encoder_final, source_mask, bos_id, e
     Returns ids (B, L) int64 and weights (B, L, S) (an array, or None for a decoder without attention), L <= max_length
     the length of the longest row; after its eos a row holds pad_id and zero weights.
     """
+    _checks.sizes("greedy_search", max_length=max_length)
     with no_grad():
         batch = source_mask.shape[0]
         # The same row copy as beam search's expansion to B*K rows: NumPy's matmul can round differently for
@@ -68,6 +73,8 @@ def beam_search(decoder, encoder_states, encoder_final, source_mask, bos_id, eos
 
     Returns ids (B, L) int64 and weights (B, L, S) array or None, as greedy_search.
     """
+    _checks.sizes("beam_search", beam_size=beam_size, max_length=max_length)
+    _checks.length_penalty("beam_search", length_penalty)
     with no_grad():
         batch, keys = source_mask.shape
         size = beam_size

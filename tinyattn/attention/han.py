@@ -36,9 +36,10 @@ class HierarchicalAttentionNetwork(Module):
 
     Padding: a padded word is skipped by the word GRU and gets word weight 0; a sentence with no real word is a
     padded sentence, skipped by the sentence GRU, with sentence weight 0 and all-zero word weights. Adding padded
-    words or sentences leaves the logits and the real weights unchanged. A document with no real word at all is
-    an error (ShapeError): it has nothing to classify, and a prediction from the classifier's bias alone would
-    pass silently.
+    words or sentences leaves the logits and the real weights unchanged, and whatever an encoder leaves at padded
+    positions (NaN, inf) reaches no output and no gradient (``ContextAttention`` zeroes them). A document with no
+    real word at all is an error (ShapeError): it has nothing to classify, and a prediction from the classifier's
+    bias alone would pass silently.
 
     Cost: the word GRU and the word attention run on the real sentences only, gathered from all B*S of them, and
     their results are put back in place with zeros for the padded sentences.
@@ -47,9 +48,14 @@ class HierarchicalAttentionNetwork(Module):
     def __init__(self, vocab_size, embed_size, word_hidden_size, sentence_hidden_size, attention_size,
                  num_classes, padding_idx=0, dtype=np.float32, rng=None):
         super().__init__()
+        _checks.sizes(type(self).__name__, vocab_size=vocab_size, embed_size=embed_size,
+                      word_hidden_size=word_hidden_size, sentence_hidden_size=sentence_hidden_size,
+                      attention_size=attention_size, num_classes=num_classes)
         rng = generator(rng)
-        self.vocab_size, self.num_classes, self.padding_idx = vocab_size, num_classes, padding_idx
         self.embedding = Embedding(vocab_size, embed_size, padding_idx=padding_idx, dtype=dtype, rng=rng)
+        # The embedding's padding_idx, counted from 0 (it accepts -1 for the last row): the default mask compares
+        # the ids with it.
+        self.vocab_size, self.num_classes, self.padding_idx = vocab_size, num_classes, self.embedding.padding_idx
         self.word_encoder = GRU(embed_size, word_hidden_size, batch_first=True, bidirectional=True, dtype=dtype,
                                 rng=rng)
         self.word_attention = ContextAttention(2 * word_hidden_size, attention_size, dtype=dtype, rng=rng)

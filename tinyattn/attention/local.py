@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from tinyattn.attention import _checks
+from tinyattn.attention.attend import hide_keys
 from tinyattn.nn import init
 from tinyattn.nn.module import Module, Parameter
 from tinyattn.primitive import as_array
@@ -77,6 +78,7 @@ class PositionPredictor(Module):
 
     def __init__(self, query_size, hidden_size, dtype=np.float32, rng=None):
         super().__init__()
+        _checks.sizes("PositionPredictor", query_size=query_size, hidden_size=hidden_size)
         rng = generator(rng)
         self.query_size, self.hidden_size = query_size, hidden_size
         self.weight = init.xavier_uniform_(Parameter(np.empty((query_size, hidden_size), dtype)), rng=rng)
@@ -99,10 +101,14 @@ def local_attend(query, keys, values, score, mask, centres, window, use_gaussian
     query (B, Dq), keys (B, S, Dk), values (B, S, Dv), mask (B, S) bool True = real key, centres (B,): integers for
     local-m, a Tensor for local-p. weights = softmax(score(query, keys)) over mask & window, times
     ``gaussian(centres, S, max(window, 1) / 2)`` when `use_gaussian` (local-p); context = sum_s weights[s] values[s].
-    Positions outside the window or masked get weight exactly 0.
+    Positions outside the window or masked get weight exactly 0. The keys and values of masked positions are
+    replaced by zeros before use, so that garbage in the padding (NaN, inf) reaches neither the output nor a
+    gradient (as in ``attend``); real positions outside the window are real data and must be finite.
     """
     length = keys.shape[1]
-    inside = window_mask(centres, length, window) & as_array(mask)  # (B, S): the window's real keys
+    mask = as_array(mask)
+    keys, values = hide_keys(as_tensor(keys), as_tensor(values), mask)
+    inside = window_mask(centres, length, window) & mask  # (B, S): the window's real keys
     scores = as_tensor(score(query, keys))  # (B, S)
     weights = scores.softmax(axis=-1, mask=inside)  # (B, S), zero outside the window
     if use_gaussian:

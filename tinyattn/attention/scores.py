@@ -66,6 +66,7 @@ class GeneralScore(Score):
 
     def __init__(self, query_size, key_size, dtype=np.float32, rng=None):
         super().__init__()
+        _checks.sizes("GeneralScore", query_size=query_size, key_size=key_size)
         self.query_size, self.key_size = query_size, key_size
         self.weight = init.xavier_uniform_(Parameter(np.empty((query_size, key_size), dtype)), rng=generator(rng))
 
@@ -90,6 +91,7 @@ class AdditiveScore(Score):
 
     def __init__(self, query_size, key_size, hidden_size, dtype=np.float32, rng=None):
         super().__init__()
+        _checks.sizes("AdditiveScore", query_size=query_size, key_size=key_size, hidden_size=hidden_size)
         rng = generator(rng)
         self.query_size, self.key_size, self.hidden_size = query_size, key_size, hidden_size
         self.query_weight = init.xavier_uniform_(Parameter(np.empty((query_size, hidden_size), dtype)), rng=rng)
@@ -126,6 +128,7 @@ class LocationScore(Score):
 
     def __init__(self, query_size, max_length, dtype=np.float32, rng=None):
         super().__init__()
+        _checks.sizes("LocationScore", query_size=query_size, max_length=max_length)
         self.query_size, self.max_length = query_size, max_length
         rng = generator(rng)
         self.weight = init.xavier_uniform_(Parameter(np.empty((query_size, max_length), dtype)), rng=rng)
@@ -148,14 +151,18 @@ SCORES = {"dot": DotScore, "scaled_dot": ScaledDotScore, "general": GeneralScore
 
 def make_score(name, query_size, key_size, hidden_size=None, max_length=None, dtype=np.float32, rng=None):
     """A score module by name: "dot", "scaled_dot", "general", "additive" (or "concat", its other name) or
-    "location". `hidden_size` is the additive score's (default: key_size); `max_length` the location score's."""
+    "location". `hidden_size` is the additive score's (default: key_size); `max_length` the location score's. Every
+    size is an integer >= 1 (TypeError or ValueError otherwise), even those the named score does not use."""
+    _checks.sizes("make_score", optional=("hidden_size", "max_length"), query_size=query_size, key_size=key_size,
+                  hidden_size=hidden_size, max_length=max_length)
     _checks.score_sizes("make_score", name, query_size, key_size, max_length)
     if name in ("dot", "scaled_dot"):
         return SCORES[name]()
     if name == "general":
         return GeneralScore(query_size, key_size, dtype=dtype, rng=rng)
     if name in ("additive", "concat"):
-        return AdditiveScore(query_size, key_size, hidden_size or key_size, dtype=dtype, rng=rng)
+        return AdditiveScore(query_size, key_size, key_size if hidden_size is None else hidden_size, dtype=dtype,
+                             rng=rng)
     if name == "location":
         return LocationScore(query_size, max_length, dtype=dtype, rng=rng)
     raise ValueError(f"make_score: unknown score {name!r}; choose from {sorted(SCORES)}")

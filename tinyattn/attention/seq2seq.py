@@ -40,6 +40,7 @@ class Seq2SeqEncoder(Module):
 
     def __init__(self, vocab_size, embed_size, hidden_size, padding_idx=0, dtype=np.float32, rng=None):
         super().__init__()
+        _checks.sizes("Seq2SeqEncoder", vocab_size=vocab_size, embed_size=embed_size, hidden_size=hidden_size)
         rng = generator(rng)
         self.vocab_size, self.hidden_size = vocab_size, hidden_size
         self.embedding = Embedding(vocab_size, embed_size, padding_idx=padding_idx, dtype=dtype, rng=rng)
@@ -97,15 +98,17 @@ class Seq2Seq(Module):
     def greedy(self, source_ids, source_mask, max_length):
         """The most probable token at each step, until eos or max_length: ids (B, L) int64 and weights (B, L, S)
         (an array, None for the PlainDecoder); L <= max_length; after eos a row holds pad_id and zero weights."""
-        _checks.counts("Seq2Seq.greedy", max_length=max_length)
+        _checks.sizes("Seq2Seq.greedy", max_length=max_length)
         states, final, mask = self._encode(source_ids, source_mask)
         return greedy_search(self.decoder, states, final, mask, self.bos_id, self.eos_id, self.pad_id, max_length)
 
     def beam_search(self, source_ids, source_mask, beam_size=4, max_length=50, length_penalty=0.0):
         """Beam search (see tinyattn.attention.decoding.beam_search): each row's best hypothesis by
         log p(y | x) / length ** length_penalty, as ids (B, L) int64 and weights (B, L, S) or None, as greedy.
-        beam_size = 1 gives exactly greedy's result."""
-        _checks.counts("Seq2Seq.beam_search", max_length=max_length, beam_size=beam_size)
+        beam_size = 1 gives exactly greedy's result. beam_size and max_length are integers >= 1, length_penalty a
+        finite number >= 0 (TypeError or ValueError otherwise)."""
+        _checks.sizes("Seq2Seq.beam_search", max_length=max_length, beam_size=beam_size)
+        _checks.length_penalty("Seq2Seq.beam_search", length_penalty)
         states, final, mask = self._encode(source_ids, source_mask)
         return beam_search(self.decoder, states, final, mask, self.bos_id, self.eos_id, self.pad_id, int(beam_size),
                            max_length, length_penalty)
