@@ -67,44 +67,40 @@ def test_save_and_load_are_reachable_from_the_top_level_and_unknown_names_raise_
     run_python(code)
 
 
-# `sys.modules['numba'] = None` makes `import numba` fail as it does where Numba is not installed.
-WITHOUT_NUMBA = "import sys, warnings\nsys.modules['numba'] = None\nwarnings.simplefilter('always')\n"
-
-TRAIN_A_STEP = (
-    "import numpy as np, tinyattn as ta, tinyattn.functional as F\n"
-    "from tinyattn import nn, optim\n"
-    "layer = nn.Linear(4, 3, rng=0)\n"
-    "opt = optim.Adam(layer.parameters(), lr=0.1)\n"
-    "x, y = np.ones((5, 4), np.float32), np.array([0, 1, 2, 0, 1])\n"
-    "loss = F.cross_entropy(F.log_softmax(layer(x)), y) + F.layer_norm(layer(x)).sum() * 0\n"
-    "loss.backward()\n"
-    "opt.step()\n"
-    "assert np.isfinite(loss.item())\n"
-)
+def numba_warnings_when_training_without_numba(tinyattn_numba):
+    """Train a small model for two steps where Numba cannot be imported (`sys.modules['numba'] = None` makes
+    `import numba` fail as it does where Numba is not installed); returns (the Numba warnings' messages, whether the
+    kernels said Numba was on)."""
+    code = (
+        "import json, sys, warnings\n"
+        "sys.modules['numba'] = None\n"
+        "import numpy as np, tinyattn as ta, tinyattn.functional as F, tinyattn.kernels as K\n"
+        "from tinyattn import nn, optim\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    layer = nn.Linear(4, 3, rng=0)\n"
+        "    opt = optim.Adam(layer.parameters(), lr=0.1)\n"
+        "    x, y = np.ones((5, 4), np.float32), np.array([0, 1, 2, 0, 1])\n"
+        "    for _ in range(2):\n"
+        "        opt.zero_grad()\n"
+        "        loss = F.cross_entropy(F.log_softmax(layer(x)), y) + F.layer_norm(layer(x)).sum() * 0\n"
+        "        loss.backward()\n"
+        "        opt.step()\n"
+        "        assert np.isfinite(loss.item())\n"
+        "print(json.dumps([[str(w.message) for w in caught if 'Numba' in str(w.message)], K.numba_enabled()]))\n"
+    )
+    messages, enabled = json.loads(run_python(code, TINYATTN_NUMBA=tinyattn_numba))
+    return messages, enabled
 
 
 def test_without_numba_everything_runs_after_one_warning_that_names_the_fast_extra():
-    code = (
-        WITHOUT_NUMBA
-        + "with warnings.catch_warnings(record=True) as caught:\n"
-        + "    warnings.simplefilter('always')\n"
-        + "".join("    " + line + "\n" for line in TRAIN_A_STEP.splitlines())
-        + "    loss = F.cross_entropy(F.log_softmax(layer(x)), y)\n"
-        + "import tinyattn.kernels as K\n"
-        + "assert not K.numba_enabled()\n"
-        + "messages = [str(w.message) for w in caught if 'Numba' in str(w.message)]\n"
-        + "assert len(messages) == 1, messages\n"
-        + "assert \"pip install 'tinyattn[fast]'\" in messages[0] and 'TINYATTN_NUMBA=0' in messages[0], messages\n"
-    )
-    run_python(code, TINYATTN_NUMBA="1")
+    messages, enabled = numba_warnings_when_training_without_numba("1")
+    assert not enabled
+    assert len(messages) == 1, messages
+    assert "pip install 'tinyattn[fast]'" in messages[0] and "TINYATTN_NUMBA=0" in messages[0], messages
 
 
 def test_without_numba_tinyattn_numba_0_silences_the_warning():
-    code = (
-        WITHOUT_NUMBA
-        + "with warnings.catch_warnings(record=True) as caught:\n"
-        + "    warnings.simplefilter('always')\n"
-        + "".join("    " + line + "\n" for line in TRAIN_A_STEP.splitlines())
-        + "assert not [w for w in caught if 'Numba' in str(w.message)], [str(w.message) for w in caught]\n"
-    )
-    run_python(code, TINYATTN_NUMBA="0")
+    messages, enabled = numba_warnings_when_training_without_numba("0")
+    assert not enabled
+    assert messages == []

@@ -436,11 +436,17 @@ def test_bad_input_raises_clear_errors():
         model.greedy(source, mask, max_length=0)
 
 
-def test_decoder_boundary_errors_name_shapes_and_dtypes():
-    model = make_model("luong-general-global")
+def encoded(name):
+    """(model `name`, one padded source row, its mask, the encoder's states and final vector)."""
+    model = make_model(name)
     source = np.array([[3, 4, 0]])
     mask = source != PAD
     states, final = model.encoder(source, mask)
+    return model, source, mask, states, final
+
+
+def test_decoder_boundary_errors_name_shapes_and_dtypes():
+    model, _, mask, states, final = encoded("luong-general-global")
     decoder = model.decoder
     with pytest.raises(DTypeError, match=r"parameters are float64.*; got encoder_states \(1, 3, 6\) float32"):
         decoder.start(states.astype(np.float32), final.astype(np.float32), mask)
@@ -458,10 +464,7 @@ def test_decoder_boundary_errors_name_shapes_and_dtypes():
 
 
 def test_decoder_errors_name_the_operation_and_every_input_shape_and_dtype():
-    model = make_model("bahdanau")
-    source = np.array([[3, 4, 0]])
-    mask = source != PAD
-    states, final = model.encoder(source, mask)
+    model, source, mask, states, final = encoded("bahdanau")
     decoder = model.decoder
     with pytest.raises(ShapeError) as caught:
         decoder.start(states, final, np.zeros_like(mask))
