@@ -191,10 +191,11 @@ def where_inputs(draw):
 
 
 @st.composite
-def masked_fill_inputs(draw):
-    """x, a boolean mask broadcastable with it (True = keep) and a scalar fill value."""
-    x_shape, mask_shape = draw(broadcastable_shapes(2)).input_shapes
-    return OpInputs((draw(arrays(x_shape)),), {"mask": draw(masks(mask_shape)), "value": draw(floats())})
+def scalar_fill_inputs(draw):
+    """x, a boolean mask `keep` broadcastable with it (True = keep) and a Python scalar fill `value`: the inputs of
+    ``F.where(keep, x, value)``, how a mask is applied."""
+    x_shape, keep_shape = draw(broadcastable_shapes(2)).input_shapes
+    return OpInputs((draw(arrays(x_shape)),), {"keep": draw(masks(keep_shape)), "value": draw(floats())})
 
 
 @st.composite

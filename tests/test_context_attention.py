@@ -213,6 +213,7 @@ def test_context_attention_is_reproducible_from_its_seed():
     (np.zeros((2, 3, 4), np.int64), None, DTypeError, ["float", "int64"]),
     (np.zeros((2, 3, 4), np.float32), None, DTypeError, ["float32", "float64"]),
     (np.zeros((2, 3, 4)), np.ones((2, 3)), DTypeError, ["boolean", "mask (2, 3) float64"]),
+    (np.zeros((2, 3, 4)), np.ones((2, 3), np.int64), DTypeError, ["boolean", "mask (2, 3) int64"]),  # 0/1 ints
     (np.zeros((2, 3, 4)), np.ones((3, 2), bool), ShapeError, ["(B, T) = (2, 3)", "mask (3, 2) bool"]),
     (np.zeros((2, 3, 4)), np.ones((2, 3, 1), bool), ShapeError, ["(B, T) = (2, 3)", "mask (2, 3, 1)"]),
 ])

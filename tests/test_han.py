@@ -199,6 +199,7 @@ def test_float32_stays_float32():
     (np.full((1, 2, 3), VOCAB), None, ShapeError, [f"[0, {VOCAB})", "6"]),
     (np.full((1, 2, 3), -1), None, ShapeError, [f"[0, {VOCAB})", "-1"]),
     (np.ones((1, 2, 3), np.int64), np.ones((1, 2, 3)), DTypeError, ["boolean", "mask (1, 2, 3) float64"]),
+    (np.ones((1, 2, 3), np.int64), np.ones((1, 2, 3), np.int8), DTypeError, ["boolean", "mask (1, 2, 3) int8"]),
     (np.ones((1, 2, 3), np.int64), np.ones((1, 6), bool), ShapeError, ["(1, 2, 3)", "mask (1, 6) bool"]),
 ])
 def test_bad_input_raises_an_error_naming_shapes_and_dtypes(ids, mask, error, words):

@@ -1,5 +1,7 @@
 """Local attention helpers (Luong et al., 2015): window masks, the Gaussian, the centres of local-m and local-p, and
 ``local_attend`` against a plain NumPy reference, with gradients (float64, central differences)."""
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -44,6 +46,14 @@ def test_local_m_centres_follow_the_step_and_stop_at_the_last_real_position():
     lengths = source_lengths(np.array([[1, 1, 1, 1], [1, 1, 0, 0]], dtype=bool))
     np.testing.assert_array_equal(lengths, [4, 2])
     assert [local_m_centres(t, lengths).tolist() for t in range(5)] == [[0, 0], [1, 1], [2, 1], [3, 1], [3, 1]]
+
+
+def test_source_lengths_refuses_an_integer_mask_even_of_zeros_and_ones():
+    with pytest.raises(DTypeError, match=r"^source_lengths: source_mask must be boolean \(B, S\), True = a real "
+                                         r"token; got source_mask \(2, 4\) int64$"):
+        source_lengths(np.array([[1, 1, 1, 1], [1, 1, 0, 0]]))
+    with pytest.raises(ShapeError, match=r"source_mask must be boolean \(B, S\).*source_mask \(4,\) bool$"):
+        source_lengths(np.ones(4, bool))
 
 
 # ----- the Gaussian ----------------------------------------------------------------------------------------------
@@ -202,6 +212,18 @@ def test_nan_and_inf_in_padded_keys_and_values_change_no_output_and_no_gradient(
     for got, expected in zip(dirty[0] + dirty[1], clean[0] + clean[1], strict=True):
         assert np.all(np.isfinite(got))
         np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("mask, error, got", [
+    (np.array([[1, 1, 0], [1, 1, 1]]), DTypeError, "mask (2, 3) int64"),  # 0/1 integers are not a keep mask
+    (np.ones((2, 4), bool), ShapeError, "mask (2, 4) bool"),
+])
+def test_local_attend_refuses_a_mask_that_is_not_a_boolean_key_mask_naming_shapes_and_dtypes(mask, error, got):
+    query, keys, values = np.ones((2, 3)), np.ones((2, 3, 3)), np.ones((2, 3, 2))
+    score = GeneralScore(3, 3, dtype=np.float64, rng=0)
+    with pytest.raises(error, match=rf"^local_attend: mask must .*\(B, S\).*; got keys \(2, 3, 3\) float64, "
+                                    rf"{re.escape(got)}$"):
+        local_attend(query, keys, values, score, mask, np.array([1, 1]), 1, use_gaussian=False)
 
 
 @pytest.mark.parametrize("value, error", [(0, ValueError), (-1, ValueError), (2.0, TypeError), (True, TypeError)])

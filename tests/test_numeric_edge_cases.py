@@ -223,10 +223,10 @@ def test_fully_masked_row_gives_all_zero_weights_and_zero_gradient(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_row_of_minus_inf_from_masked_fill_gives_zero_weights_and_zero_gradient(dtype):
+def test_row_of_minus_inf_from_where_gives_zero_weights_and_zero_gradient(dtype):
     x = leaf([[1e4, 2.0, -3.0, 0.5], [0.1, 0.2, 0.3, 0.4]], dtype)
     mask = np.array([[False, False, False, False], [True, True, False, True]])
-    weights = F.softmax(F.masked_fill(x, mask, -np.inf))
+    weights = F.softmax(F.where(mask, x, -np.inf))
     weights.backward(UPSTREAM.astype(dtype))
     np.testing.assert_array_equal(weights.data[0], 0.0)
     assert np.all(np.isfinite(x.grad))

@@ -43,7 +43,7 @@ def _split_and_rejoin(x, sections, axis):
 def _finite_log_softmax(x, axis, mask, scale):
     """log_softmax with its -inf entries (masked positions) replaced by 0, so that a projection of it is finite."""
     log_probs = F.log_softmax(x, axis=axis, mask=mask, scale=scale)
-    return F.masked_fill(log_probs, np.isfinite(log_probs.data), 0.0)
+    return F.where(np.isfinite(log_probs.data), log_probs, 0.0)
 
 
 ROWS = [
@@ -62,8 +62,8 @@ ROWS = [
     Row("maximum-broadcast-no-ties", "maximum", S.distinct_broadcast_operands(2), F.maximum),
     Row("minimum-broadcast-no-ties", "minimum", S.distinct_broadcast_operands(2), F.minimum),
     Row("where-broadcast", "where", S.where_inputs(), lambda a, b, condition: F.where(condition, a, b)),
-    Row("masked_fill-broadcast-mask", "masked_fill", S.masked_fill_inputs(),
-        lambda x, mask, value: F.masked_fill(x, mask, value)),
+    Row("where-keep-mask-and-scalar-fill", "where", S.scalar_fill_inputs(),
+        lambda x, keep, value: F.where(keep, x, value)),
     Row("matmul-batch-broadcast-and-1d", "matmul", S.matmul_operands(), F.matmul),
     # elementwise, unary
     Row("neg", "neg", S.unary(), F.neg),

@@ -452,8 +452,8 @@ def test_decoder_boundary_errors_name_shapes_and_dtypes():
         decoder.start(states.astype(np.float32), final.astype(np.float32), mask)
     with pytest.raises(ShapeError, match="encoder_size 6"):
         decoder.start(states[..., :4], final[..., :4], mask)
-    with pytest.raises(ShapeError, match="source_mask must be boolean"):
-        decoder.start(states, final, mask.astype(np.int8))
+    with pytest.raises(DTypeError, match=r"source_mask must be boolean \(B, S\).*source_mask \(1, 3\) int8"):
+        decoder.start(states, final, mask.astype(np.int8))  # 0/1 integers: refused, not read as a keep mask
     state = decoder.start(states, final, mask)
     with pytest.raises(ShapeError, match=r"token_ids must be integers \(B,\)"):
         decoder.step(np.array([1.0]), state)

@@ -28,7 +28,6 @@ from tinyattn.ops import (
     log,
     log_softmax,
     logsumexp,
-    masked_fill,
     matmul,
     max,
     maximum,
@@ -59,6 +58,7 @@ from tinyattn.ops import stack as _stack
 from tinyattn.ops.axes import normalized_axis
 from tinyattn.primitive import as_array, op_error
 from tinyattn.random import generator
+from tinyattn.scaled_dot_product import scaled_dot_product_attention
 from tinyattn.tensor import Tensor
 
 
@@ -154,8 +154,8 @@ def split(x, indices_or_sections, axis=0):
 __all__ = [
     "abs", "add", "argmax", "argmin", "astype", "binary_cross_entropy_with_logits", "broadcast_to", "clip",
     "concatenate", "cross_entropy", "dropout", "mse_loss", "nll_loss", "embedding", "exp", "expand_dims", "gather",
-    "getitem", "layer_norm", "log", "log_softmax", "logsumexp", "masked_fill", "matmul",
+    "getitem", "layer_norm", "log", "log_softmax", "logsumexp", "matmul",
     "max", "maximum", "mean", "min", "minimum", "mul", "neg", "permute", "power", "relu", "reshape", "sigmoid",
     "softmax", "split", "sqrt", "squeeze", "stack", "sub", "sum", "swapaxes", "take", "tanh", "transpose", "truediv",
-    "var", "where",
+    "var", "where", "scaled_dot_product_attention",
 ]

@@ -1,4 +1,5 @@
-"""Attention mechanisms: scores, the attention step, encoder-decoder attention, learned-context attention (HAN).
+"""Attention mechanisms: scores, the attention step, encoder-decoder attention, learned-context attention (HAN),
+self-attention (scaled dot-product, multi-head) and positions (sinusoidal, learned, rotary).
 
     from tinyattn.attention import attend, AdditiveScore
 
@@ -13,6 +14,12 @@ from tinyattn.attention.context import ContextAttention, StructuredSelfAttention
 from tinyattn.attention.decoders import BahdanauDecoder, Decoder, DecoderState, LuongDecoder, PlainDecoder
 from tinyattn.attention.han import HierarchicalAttentionNetwork
 from tinyattn.attention.local import PositionPredictor, gaussian, local_attend, window_mask
+from tinyattn.attention.positional import (
+    LearnedPositionalEmbedding,
+    SinusoidalPositionalEncoding,
+    apply_rotary,
+    rotary_angles,
+)
 from tinyattn.attention.scores import (
     AdditiveScore,
     DotScore,
@@ -22,11 +29,15 @@ from tinyattn.attention.scores import (
     Score,
     make_score,
 )
+from tinyattn.attention.self_attention import MultiHeadAttention
 from tinyattn.attention.seq2seq import Seq2Seq, Seq2SeqEncoder
+from tinyattn.scaled_dot_product import scaled_dot_product_attention
 
 __all__ = [
     "attend", "Score", "DotScore", "ScaledDotScore", "GeneralScore", "AdditiveScore", "LocationScore", "make_score",
     "ContextAttention", "StructuredSelfAttention", "attention_penalty", "HierarchicalAttentionNetwork",
     "Seq2SeqEncoder", "Seq2Seq", "Decoder", "DecoderState", "PlainDecoder", "BahdanauDecoder", "LuongDecoder",
     "PositionPredictor", "window_mask", "gaussian", "local_attend",
+    "scaled_dot_product_attention", "MultiHeadAttention", "SinusoidalPositionalEncoding", "LearnedPositionalEmbedding",
+    "rotary_angles", "apply_rotary",
 ]

@@ -185,6 +185,22 @@ def _sequence_problem(h, input_size, dtype):
     return None
 
 
+def key_mask(op, mask, keys=None, name="mask", meaning="a real key"):
+    """Check a key mask (B, S) bool, True = `meaning`, of the keys' B and S when keys (B, S, Dk) are given; an
+    integer mask, even of 0s and 1s, is refused (DTypeError). Returns the mask as an array."""
+    mask = as_array(mask)
+    if keys is not None:
+        problem = _exact_mask_problem(mask, as_array(keys).shape[:2], name, "BS", meaning)
+    elif mask.dtype != np.bool_ or mask.ndim != 2:
+        error = DTypeError if mask.dtype != np.bool_ else ShapeError
+        problem = error, f"{name} must be boolean (B, S), True = {meaning}"
+    else:
+        problem = None
+    if problem:
+        fail(op, problem, keys=keys, **{name: mask})
+    return mask
+
+
 # ----- token ids and their masks --------------------------------------------------------------------------------------
 def source(op, source_ids, source_mask, vocab_size):
     """Check source_ids (B, S) integers in [0, vocab_size) with B, S >= 1 and source_mask (B, S) bool with a real
@@ -239,8 +255,7 @@ def encoder_outputs(op, encoder_states, encoder_final, source_mask, encoder_size
     as an array."""
     states, final, mask = as_array(encoder_states), as_array(encoder_final), as_array(source_mask)
     problem = _encoder_problem(states, final, encoder_size, dtype)
-    if not problem and (mask.dtype != np.bool_ or mask.shape != states.shape[:2]):
-        problem = ShapeError, f"source_mask must be boolean (B, S) = {states.shape[:2]}, True = a real token"
+    problem = problem or _exact_mask_problem(mask, states.shape[:2], "source_mask", "BS", "a real token")
     problem = problem or _empty_rows_problem(mask.any(axis=1), "source row", "token", "source_mask")
     if problem:
         fail(op, problem, encoder_states=states, encoder_final=final, source_mask=mask)
@@ -273,7 +288,8 @@ def _range_problem(ids, name, vocab_size):
 
 
 def _exact_mask_problem(mask, shape, name, axes, meaning):
-    """A boolean mask of exactly `shape` (its axes named by the letters of `axes`), True = `meaning`."""
+    """A boolean mask of exactly `shape` (its axes named by the letters of `axes`), True = `meaning`. An integer mask
+    is refused even when it holds only 0s and 1s: one polarity, spelled by one dtype."""
     if mask.dtype != np.bool_:
         return DTypeError, f"{name} must be boolean {_layout(axes)}, True = {meaning}"
     if mask.shape != shape:

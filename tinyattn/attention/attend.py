@@ -70,8 +70,8 @@ def hide_keys(keys, values, attended):
                                                                       and _nonzero_rows(values.data, hidden))):
         return keys, values
     keep = attended[..., None]  # (B, Tk) -> (B, Tk, 1)
-    hidden_keys = F.masked_fill(keys, keep, 0)
-    return hidden_keys, (hidden_keys if values is keys else F.masked_fill(values, keep, 0))
+    hidden_keys = F.where(keep, keys, 0)
+    return hidden_keys, (hidden_keys if values is keys else F.where(keep, values, 0))
 
 
 def _nonzero_rows(array, rows):

@@ -27,7 +27,6 @@ from tinyattn.attention import _checks
 from tinyattn.attention.attend import hide_keys
 from tinyattn.nn import init
 from tinyattn.nn.module import Module, Parameter
-from tinyattn.primitive import as_array
 from tinyattn.random import generator
 from tinyattn.tensor import as_tensor
 
@@ -66,7 +65,8 @@ def local_m_centres(step, source_lengths):
 
 def source_lengths(source_mask):
     """S_b, the number of real tokens of each row: source_mask (B, S) bool -> (B,) int64."""
-    return np.count_nonzero(as_array(source_mask), axis=1).astype(np.int64)
+    source_mask = _checks.key_mask("source_lengths", source_mask, name="source_mask", meaning="a real token")
+    return np.count_nonzero(source_mask, axis=1).astype(np.int64)
 
 
 class PositionPredictor(Module):
@@ -106,7 +106,7 @@ def local_attend(query, keys, values, score, mask, centres, window, use_gaussian
     gradient (as in ``attend``); real positions outside the window are real data and must be finite.
     """
     length = keys.shape[1]
-    mask = as_array(mask)
+    mask = _checks.key_mask("local_attend", mask, keys)
     keys, values = hide_keys(as_tensor(keys), as_tensor(values), mask)
     inside = window_mask(centres, length, window) & mask  # (B, S): the window's real keys
     scores = as_tensor(score(query, keys))  # (B, S)

@@ -201,7 +201,7 @@ class _Layers(Module):
             layer_input = outputs[0] if len(outputs) == 1 else ops.concatenate(*outputs, axis=2)  # (T, B, D*H)
         output = layer_input
         if steps_mask is not None:
-            output = ops.masked_fill(output, steps_mask[:, :, None], 0.0)  # zero outputs at padded steps
+            output = ops.where(steps_mask[:, :, None], output, 0.0)  # zero outputs at padded steps
         if self.batch_first:
             output = ops.swapaxes(output, 0, 1)  # (T, B, D*H) -> (B, T, D*H)
         return output, [ops.stack(*parts, axis=0) for parts in zip(*finals, strict=True)]  # each (D*L, B, H)

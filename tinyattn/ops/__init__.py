@@ -11,7 +11,6 @@ from tinyattn.ops.elementwise import (
     clip,
     exp,
     log,
-    masked_fill,
     maximum,
     minimum,
     mul,
@@ -38,7 +37,7 @@ from tinyattn.ops.softmax import log_softmax, logsumexp, softmax
 __all__ = [
     "abs", "add", "argmax", "argmin", "astype", "binary_cross_entropy_with_logits", "broadcast_to", "clip", "compare",
     "concatenate", "cross_entropy", "embedding", "exp", "expand_dims", "gather", "getitem", "gru_cell", "gru_sequence",
-    "layer_norm", "log", "log_softmax", "logical_not", "logsumexp", "lstm_cell", "lstm_sequence", "masked_fill",
+    "layer_norm", "log", "log_softmax", "logical_not", "logsumexp", "lstm_cell", "lstm_sequence",
     "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg", "power", "relu", "reshape", "sigmoid",
     "softmax", "sqrt", "squeeze", "stack", "sub", "sum", "swapaxes", "take", "tanh", "transpose", "truediv", "var",
     "where",

@@ -151,25 +151,18 @@ def clip(x, low=None, high=None):
 
 @primitive
 def where(condition, a, b):
-    """a where `condition` is True, else b; `condition` is boolean and not differentiable."""
+    """a where `condition` is True, else b; `condition` is boolean and not differentiable.
+
+    It is also how a mask is applied: ``where(keep, x, value)`` keeps x where the boolean mask `keep` is True
+    (tinyattn's one convention) and puts `value` elsewhere. `a` and `b` broadcast against `condition` and each other;
+    a Python scalar `value` never widens a float x (float32 stays float32). An integer 0/1 condition is refused.
+    """
     condition = _boolean(condition, "condition")
     return np.where(condition, a, b), (
         None,
         lambda grad: np.where(condition, grad, 0),
         lambda grad: np.where(condition, 0, grad),
     )
-
-
-@primitive
-def masked_fill(x, mask, value):
-    """x where `mask` is True (keep), `value` elsewhere.
-
-    The mask follows tinyattn's one convention, True = keep; note that ``torch.masked_fill`` fills where its mask
-    is True, the opposite. `mask` broadcasts against x; `value` is a scalar or array and gets no gradient.
-    """
-    mask = _boolean(mask, "mask")
-    out = np.where(mask, x, np.asarray(value, dtype=np.result_type(x)))
-    return out, (lambda grad: np.where(mask, grad, 0), None, None)
 
 
 @primitive(n_inputs=1)
@@ -182,5 +175,6 @@ def astype(x, dtype):
 def _boolean(mask, name):
     mask = np.asarray(mask)
     if mask.dtype != np.bool_:
-        raise DTypeError(f"{name} must be a boolean array (True = keep), got {mask.dtype}")
+        raise DTypeError(f"{name} must be a boolean array (True = keep), not a 0/1 number array; got {name} of "
+                         f"shape {mask.shape} {mask.dtype}")
     return mask

@@ -266,7 +266,8 @@ def _check_sequence(gate_count, input_gates, state, weight_hh, bias_hh, mask):
     if mask is not None:
         mask = as_array(mask)
         if mask.dtype != np.bool_:
-            raise TypeError(f"mask must be boolean (True = a real step), got {mask.dtype}")
+            raise TypeError(f"mask must be boolean (T, B), True = a real step (an integer 0/1 mask is refused); got "
+                            f"mask of shape {mask.shape} {mask.dtype}")
         if mask.shape != input_gates.shape[:2]:
             raise ValueError(f"mask must be (T, B) = {input_gates.shape[:2]}, got {mask.shape}")
     _check_dtypes(input_gates, *state, weight_hh, bias_hh)

@@ -5,8 +5,9 @@ Each works on ``logits = scale * x`` (+ an additive float mask, or -inf where a 
 kernel or its NumPy reference, whichever the switch selects.
 
 Masks follow tinyattn's one convention: boolean True = keep. A float mask is added to the scaled scores and gets
-no gradient. A row with nothing kept gives softmax weights of 0, a log_softmax and logsumexp of -inf, and zero
-gradients, never NaN.
+no gradient (a float mask of 0s and 1s is a small additive bias, not a keep mask). An integer mask is refused, even
+of 0s and 1s: its polarity would be a guess. A row with nothing kept gives softmax weights of 0, a log_softmax and
+logsumexp of -inf, and zero gradients, never NaN.
 """
 import numpy as np
 
@@ -27,7 +28,8 @@ def _check(x, axes, mask):
         return None
     mask = as_array(mask)
     if mask.dtype != np.bool_ and mask.dtype.kind != "f":
-        raise DTypeError(f"mask must be boolean (True = keep) or float (added to the scores), got {mask.dtype}")
+        raise DTypeError(f"mask must be boolean (True = keep) or float (added to the scores), not integer (a 0/1 "
+                         f"integer mask would be ambiguous); got mask of shape {mask.shape} {mask.dtype}")
     try:
         fits = np.broadcast_shapes(mask.shape, x.shape) == x.shape
     except ValueError:
