@@ -360,3 +360,115 @@ def test_importing_viz_has_no_side_effects(tmp_path):
     result = subprocess.run([sys.executable, "-c", "import tinyattn.viz"], cwd=tmp_path, capture_output=True,
                             text=True, check=True)
     assert result.stdout == "" and result.stderr == "" and list(tmp_path.iterdir()) == []
+
+
+# ----- grid of heads -----------------------------------------------------------------------------------------------
+def head_groups(svg):
+    root = ET.fromstring(svg)
+    return root, [g for g in root.iter(f"{SVG}g") if g.get("class") == "head"]
+
+
+def group_cells(group):
+    return [rect for rect in group.iter(f"{SVG}rect") if rect.get("class") == "cell"]
+
+
+def group_title(group):
+    return next(t.text for t in group.iter(f"{SVG}text") if t.get("class") == "head-title")
+
+
+head_stacks = hnp.arrays(np.float64, hnp.array_shapes(min_dims=4, max_dims=4, min_side=1, max_side=4),
+                         elements=st.floats(0, 1, allow_nan=False, allow_subnormal=False), fill=st.nothing())
+
+
+@settings(max_examples=20, deadline=None)
+@given(head_stacks)
+def test_head_grid_has_one_heatmap_per_layer_and_head_in_order_with_cells_in_row_order(weights):
+    layers, heads, rows, columns = weights.shape
+    root, groups = head_groups(viz.head_grid_svg(weights))
+    assert root.tag == f"{SVG}svg"
+    assert [(int(g.get("data-layer")), int(g.get("data-head"))) for g in groups] == list(np.ndindex(layers, heads))
+    for group in groups:
+        cells = group_cells(group)
+        assert [(int(c.get("data-row")), int(c.get("data-column"))) for c in cells] == list(np.ndindex(rows, columns))
+    fills = [intensity(c.get("fill")) for group in groups for c in group_cells(group)]
+    assert_monotone(weights, fills)  # one scale for the whole grid
+
+
+def test_head_grid_shades_each_head_as_heatmap_svg_does_and_titles_count_from_one():
+    weights = np.random.default_rng(0).dirichlet(np.ones(3), size=(2, 3, 2))  # (L, H, Tq, Tk)
+    for options in ({}, {"vmax": None}):
+        _, groups = head_groups(viz.head_grid_svg(weights, **options))
+        for group in groups:
+            layer, head = int(group.get("data-layer")), int(group.get("data-head"))
+            vmax = weights.max() if options else 1.0  # vmax=None: the largest weight of the whole grid
+            _, alone = svg_cells(viz.heatmap_svg(weights[layer, head], vmax=vmax))
+            assert [c.get("fill") for c in group_cells(group)] == [c.get("fill") for c in alone]
+            assert group_title(group) == f"layer {layer + 1}, head {head + 1}"
+
+
+def test_head_grid_tooltips_name_the_head_and_one_layer_is_accepted_without_its_axis():
+    weights = np.array([[[0.0, 1.0]], [[0.25, 0.75]]])  # (H, Tq, Tk) = (2, 1, 2)
+    svg = viz.head_grid_svg(weights, ["q"], ["a", "b"])
+    assert svg == viz.head_grid_svg(weights[np.newaxis], ["q"], ["a", "b"])
+    _, groups = head_groups(svg)
+    assert [c.find(f"{SVG}title").text for g in groups for c in group_cells(g)] == [
+        "layer 1, head 1: q → a: 0", "layer 1, head 1: q → b: 1",
+        "layer 1, head 2: q → a: 0.25", "layer 1, head 2: q → b: 0.75"]
+
+
+def test_head_grid_labels_names_and_title_are_escaped_and_round_trip():
+    count = len(NASTY)
+    weights = np.full((2, 2, count, count), 1 / count)
+    svg = viz.head_grid_svg(weights, NASTY, NASTY, layer_names=["<enc>", "a&b"], head_names=['"h"', "x]]>"],
+                            title="<b>&", max_label_length=24)
+    root, groups = head_groups(svg)
+    assert "<b>" not in svg and "<enc>" not in svg
+    assert root.find(f"{SVG}title").text == "<b>&"
+    assert [group_title(g) for g in groups] == ['<enc>, "h"', "<enc>, x]]>", 'a&b, "h"', "a&b, x]]>"]
+    for group in groups:
+        assert [t.text for g in group.iter(f"{SVG}g") if g.get("class") == "row-labels"
+                for t in g.iter(f"{SVG}text")] == NASTY
+        assert [t.text for g in group.iter(f"{SVG}g") if g.get("class") == "column-labels"
+                for t in g.iter(f"{SVG}text")] == NASTY
+    assert group_cells(groups[1])[0].find(f"{SVG}title").text == '<enc>, x]]>: < → <: 0.125'
+
+
+def test_head_grid_html_is_a_balanced_self_contained_page_holding_the_grid():
+    weights = np.full((2, 3, 2, 2), 0.5)
+    page = viz.head_grid_html(weights, ["x", "y"], ["<s>", "&"], title="Heads & layers")
+    tree = Tree.parse(page)
+    assert page.startswith("<!DOCTYPE html>") and tree.counts["svg"] == 1 and tree.counts["h1"] == 1
+    assert "Heads & layers" in tree.texts
+    for external in ("<script", "<link", "src=", "href=", "url(", "@import"):
+        assert external not in page
+    svg = page[page.index("<svg"):page.index("</svg>") + len("</svg>")]
+    assert len(head_groups(svg)[1]) == 6
+
+
+@pytest.mark.parametrize("function", [viz.head_grid_svg, viz.head_grid_html])
+@pytest.mark.parametrize("weights, error, words", [
+    (np.full((3, 4), 0.5), ta.ShapeError, ["4-D", "(3, 4)"]),
+    (np.full((1, 2, 3, 4, 5), 0.5), ta.ShapeError, ["4-D", "(1, 2, 3, 4, 5)"]),
+    (np.zeros((2, 0, 3, 3)), ta.ShapeError, ["empty", "(2, 0, 3, 3)"]),
+    ([[[0.5, np.nan]]], ValueError, ["finite", "nan", "(1, 1, 2)"]),
+    ([[[[0.5, -0.1]]]], ValueError, ["non-negative", "-0.1", "(1, 1, 1, 2)"]),
+    ([[["a"]]], ta.DTypeError, ["<U1"]),
+])
+def test_bad_head_grid_weights_raise_errors_naming_the_function_and_shape(function, weights, error, words):
+    with pytest.raises(error) as caught:
+        function(weights)
+    message = str(caught.value)
+    assert message.startswith("head_grid_svg: ") and all(word in message for word in words), message
+
+
+def test_head_grid_label_and_name_count_mismatches_name_the_function_and_shape():
+    weights = np.full((2, 3, 1, 2), 0.5)
+    with pytest.raises(ta.ShapeError, match=r"head_grid_svg: 1 column_labels for 2 columns \(weights of shape "
+                                            r"\(2, 3, 1, 2\)\)"):
+        viz.head_grid_svg(weights, column_labels=["a"])
+    with pytest.raises(ta.ShapeError, match=r"head_grid_svg: 1 layer_names for 2 layers"):
+        viz.head_grid_svg(weights, layer_names=["enc"])
+    with pytest.raises(ta.ShapeError, match=r"head_grid_svg: 2 head_names for 3 heads"):
+        viz.head_grid_svg(weights, head_names=["a", "b"])
+    with pytest.raises(TypeError, match="head_grid_svg: head_names must be a sequence"):
+        viz.head_grid_svg(weights, head_names="abc")

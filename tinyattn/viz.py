@@ -25,8 +25,8 @@ import numpy as np
 
 from tinyattn.errors import DTypeError, ShapeError
 
-__all__ = ["heatmap_html", "heatmap_svg", "heatmap_text", "highlight_document", "highlight_tokens", "html_page",
-           "save"]
+__all__ = ["head_grid_html", "head_grid_svg", "heatmap_html", "heatmap_svg", "heatmap_text", "highlight_document",
+           "highlight_tokens", "html_page", "save"]
 
 WORD_COLOR = (8, 64, 140)  # dark blue: the top of the scale for heatmap cells and words
 SENTENCE_COLOR = (165, 15, 21)  # dark red: the top of the scale for sentences (a second hue, as in the HAN paper)
@@ -58,12 +58,15 @@ def _as_array(values, where, name):
     return array.astype(np.float64)
 
 
-def _check_finite(array, where, name):
-    bad = ~np.isfinite(array)
+def _refuse(array, bad, where, what):
+    """ValueError naming `what` is wrong, the first value where `bad` is True, its index and the array's shape."""
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{where}: {name} must be finite; found {array[index]} at index {index} "
-                         f"of an array of shape {array.shape}")
+        raise ValueError(f"{where}: {what}; found {array[index]} at index {index} of an array of shape {array.shape}")
+
+
+def _check_finite(array, where, name):
+    _refuse(array, ~np.isfinite(array), where, f"{name} must be finite")
 
 
 def _as_matrix(weights, where):
@@ -105,6 +108,14 @@ def _labels(labels, count, shape, where, name, axis):
     if len(labels) != count:
         raise ShapeError(f"{where}: {len(labels)} {name} for {count} {axis} (weights of shape {shape})")
     return labels
+
+
+def _axis_labels(row_labels, column_labels, shape, where, limit):
+    """The row and column labels of the last two axes of `shape`, as ``_labels`` gives them, cut to `limit`."""
+    rows = [_truncate(label, limit) for label in _labels(row_labels, shape[-2], shape, where, "row_labels", "rows")]
+    columns = [_truncate(label, limit)
+               for label in _labels(column_labels, shape[-1], shape, where, "column_labels", "columns")]
+    return rows, columns
 
 
 # ----- scale and colours -------------------------------------------------------------------------------------------
@@ -174,37 +185,23 @@ def heatmap_svg(weights, row_labels=None, column_labels=None, title=None, *, vmi
     where = "heatmap_svg"
     matrix = _as_matrix(weights, where)
     rows, columns = matrix.shape
-    row_labels = [_truncate(label, max_label_length)
-                  for label in _labels(row_labels, rows, matrix.shape, where, "row_labels", "rows")]
-    column_labels = [_truncate(label, max_label_length)
-                     for label in _labels(column_labels, columns, matrix.shape, where, "column_labels", "columns")]
+    row_labels, column_labels = _axis_labels(row_labels, column_labels, matrix.shape, where, max_label_length)
     shades, low, high = _scale(matrix, vmin, vmax, where)
     cell, pad = float(cell_size), 8.0
-    column_label_width = max(_width(label) for label in column_labels) * CHAR_WIDTH
-    rotate = column_label_width > cell - 4
+    label_width, label_height, rotate = _label_margins(row_labels, column_labels, cell)
     title_height = 26.0 if title else 0.0
-    left = pad + max(_width(label) for label in row_labels) * CHAR_WIDTH + 8
-    top = pad + title_height + (column_label_width + 10 if rotate else 20)
-    legend_labels = (f"{low:.3g}", f"{high:.3g}")
-    legend_width = 16 * 5 + CHAR_WIDTH * sum(len(text) for text in legend_labels) + 20
+    left = pad + label_width
+    top = pad + title_height + label_height
+    legend_parts, legend_width = _svg_legend(low, high, left, top + rows * cell + 12)
     width = max(left + columns * cell, left + legend_width, pad + _width(title or "") * 8.4) + pad
     height = top + rows * cell + (34 if legend else 0) + pad
 
-    size = f'width="{_number(width)}" height="{_number(height)}" viewBox="0 0 {_number(width)} {_number(height)}"'
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" {size} font-family="monospace" font-size="12" role="img">']
+    parts = [_svg_open(width, height)]
     if title:
         parts.append(f"<title>{html.escape(_clean(title))}</title>")
         parts.append(f'<text class="title" x="{_number(pad)}" y="{_number(pad + 14)}" font-size="14" '
                      f'font-weight="bold">{html.escape(_clean(title))}</text>')
-    parts.append('<g class="cells" stroke="#d0d0d0" stroke-width="0.5">')
-    for i in range(rows):
-        for j in range(columns):
-            x, y, shade = left + j * cell, top + i * cell, shades[i, j]
-            tooltip = html.escape(f"{row_labels[i]} → {column_labels[j]}: {matrix[i, j]:.4g}")
-            parts.append(f'<rect class="cell" data-row="{i}" data-column="{j}" x="{_number(x)}" y="{_number(y)}" '
-                         f'width="{_number(cell)}" height="{_number(cell)}" fill="{_hex(_ramp(shade))}">'
-                         f"<title>{tooltip}</title></rect>")
-    parts.append("</g>")
+    parts.extend(_svg_cells(matrix, shades, row_labels, column_labels, left, top, cell))
     if annotate:
         parts.append('<g class="values" font-size="9" text-anchor="middle" dominant-baseline="central">')
         for i in range(rows):
@@ -212,7 +209,46 @@ def heatmap_svg(weights, row_labels=None, column_labels=None, title=None, *, vmi
                 parts.append(f'<text x="{_number(left + (j + 0.5) * cell)}" y="{_number(top + (i + 0.5) * cell)}" '
                              f'fill="{_ink(shades[i, j])}">{matrix[i, j]:.2f}</text>')
         parts.append("</g>")
-    parts.append('<g class="row-labels" text-anchor="end" dominant-baseline="central">')
+    parts.extend(_svg_labels(row_labels, column_labels, left, top, cell, rotate))
+    if legend:
+        parts.extend(legend_parts)
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _label_margins(row_labels, column_labels, cell):
+    """Room for the labels around a grid of cells: (width left of it, height above it, whether column labels turn
+    upwards, which they do when wider than a cell)."""
+    column_label_width = max(_width(label) for label in column_labels) * CHAR_WIDTH
+    rotate = column_label_width > cell - 4
+    return (max(_width(label) for label in row_labels) * CHAR_WIDTH + 8,
+            column_label_width + 10 if rotate else 20, rotate)
+
+
+def _svg_open(width, height):
+    size = f'width="{_number(width)}" height="{_number(height)}" viewBox="0 0 {_number(width)} {_number(height)}"'
+    return f'<svg xmlns="http://www.w3.org/2000/svg" {size} font-family="monospace" font-size="12" role="img">'
+
+
+def _svg_cells(matrix, shades, row_labels, column_labels, left, top, cell, prefix=""):
+    """The ``<g class="cells">`` of a matrix (R, C) with its top-left corner at (left, top): one shaded square per
+    weight, row by row, whose tooltip reads `prefix` then ``row label → column label: value``."""
+    parts = ['<g class="cells" stroke="#d0d0d0" stroke-width="0.5">']
+    for i in range(matrix.shape[0]):
+        for j in range(matrix.shape[1]):
+            x, y, shade = left + j * cell, top + i * cell, shades[i, j]
+            tooltip = html.escape(f"{prefix}{row_labels[i]} → {column_labels[j]}: {matrix[i, j]:.4g}")
+            parts.append(f'<rect class="cell" data-row="{i}" data-column="{j}" x="{_number(x)}" y="{_number(y)}" '
+                         f'width="{_number(cell)}" height="{_number(cell)}" fill="{_hex(_ramp(shade))}">'
+                         f"<title>{tooltip}</title></rect>")
+    parts.append("</g>")
+    return parts
+
+
+def _svg_labels(row_labels, column_labels, left, top, cell, rotate):
+    """The row labels left of a grid of cells whose top-left corner is at (left, top), and the column labels
+    above it (turned upwards when `rotate`)."""
+    parts = ['<g class="row-labels" text-anchor="end" dominant-baseline="central">']
     for i, label in enumerate(row_labels):
         parts.append(f'<text x="{_number(left - 6)}" y="{_number(top + (i + 0.5) * cell)}">'
                      f"{html.escape(label)}</text>")
@@ -224,18 +260,21 @@ def heatmap_svg(weights, row_labels=None, column_labels=None, title=None, *, vmi
         turn = f' transform="rotate(-90 {x} {y})"' if rotate else ""
         parts.append(f'<text x="{x}" y="{y}"{turn}>{html.escape(label)}</text>')
     parts.append("</g>")
-    if legend:
-        y = top + rows * cell + 12
-        x = left + CHAR_WIDTH * len(legend_labels[0]) + 6
-        parts.append('<g class="legend" dominant-baseline="central">')
-        parts.append(f'<text x="{_number(left)}" y="{_number(y + 8)}">{legend_labels[0]}</text>')
-        for k in range(5):
-            parts.append(f'<rect class="legend" x="{_number(x + 16 * k)}" y="{_number(y)}" width="16" height="16" '
-                         f'fill="{_hex(_ramp(k / 4))}" stroke="#d0d0d0" stroke-width="0.5"/>')
-        parts.append(f'<text x="{_number(x + 16 * 5 + 6)}" y="{_number(y + 8)}">{legend_labels[1]}</text>')
-        parts.append("</g>")
-    parts.append("</svg>")
-    return "\n".join(parts)
+    return parts
+
+
+def _svg_legend(low, high, left, y):
+    """Five swatches from `low` to `high` between their values, starting at (left, y): (SVG parts, width)."""
+    legend_labels = (f"{low:.3g}", f"{high:.3g}")
+    x = left + CHAR_WIDTH * len(legend_labels[0]) + 6
+    parts = ['<g class="legend" dominant-baseline="central">',
+             f'<text x="{_number(left)}" y="{_number(y + 8)}">{legend_labels[0]}</text>']
+    for k in range(5):
+        parts.append(f'<rect class="legend" x="{_number(x + 16 * k)}" y="{_number(y)}" width="16" height="16" '
+                     f'fill="{_hex(_ramp(k / 4))}" stroke="#d0d0d0" stroke-width="0.5"/>')
+    parts.append(f'<text x="{_number(x + 16 * 5 + 6)}" y="{_number(y + 8)}">{legend_labels[1]}</text>')
+    parts.append("</g>")
+    return parts, 16 * 5 + CHAR_WIDTH * sum(len(text) for text in legend_labels) + 20
 
 
 def heatmap_html(weights, row_labels=None, column_labels=None, title=None, **options):
@@ -245,6 +284,94 @@ def heatmap_html(weights, row_labels=None, column_labels=None, title=None, **opt
     svg = heatmap_svg(weights, row_labels, column_labels, **options)  # the page's <h1> carries the title
     note = ('<p class="tinyattn-note">One row per query (output step), one column per key (input position); '
             "darker = larger weight. Hover over a cell to read its value.</p>")
+    return html_page([note, svg], title=title)
+
+
+def _as_heads(weights, where):
+    """Weights (L, H, Tq, Tk), from (L, H, Tq, Tk) or one layer (H, Tq, Tk); errors for other shapes, empty
+    weights, NaN, inf and negative values (attention weights are never negative)."""
+    array = _as_array(weights, where, "weights")
+    if array.ndim not in (3, 4):
+        raise ShapeError(f"{where}: weights must be 4-D (layers, heads, queries, keys) or 3-D (heads, queries, keys) "
+                         f"for one layer; got shape {array.shape}")
+    if array.size == 0:
+        raise ShapeError(f"{where}: weights are empty (shape {array.shape}); nothing to draw")
+    _check_finite(array, where, "weights")
+    _refuse(array, array < 0, where, "weights must be non-negative")
+    return array if array.ndim == 4 else array[np.newaxis]  # (H, Tq, Tk) -> (1, H, Tq, Tk)
+
+
+def head_grid_svg(weights, row_labels=None, column_labels=None, layer_names=None, head_names=None, title=None, *,
+                  vmin=0.0, vmax=1.0, cell_size=16, legend=True, max_label_length=12):
+    """The attention weights of every head of every layer, (L, H, Tq, Tk), as one ``<svg>``: a grid of small
+    heatmaps, one row of them per layer and one column per head, as ``heatmap_svg`` draws them.
+
+    Each heatmap is a ``<g class="head" data-layer="l" data-head="h">`` (L * H of them, layer by layer, 0-based
+    indices) holding its title ``<text class="head-title">`` ("layer 1, head 2", counting from 1, or the given
+    names joined by ", "), its Tq * Tk ``<rect class="cell">`` row by row, whose tooltip reads
+    ``layer 1, head 2: query label → key label: value``, and its row and column labels. All heatmaps share one
+    scale, the module's (absolute, vmin=0 to vmax=1, by default; with ``vmax=None`` the largest weight of the
+    whole grid is the darkest), so one shade means one weight in every head; one legend under the grid shows it.
+
+    weights: (L, H, Tq, Tk) or (H, Tq, Tk) for one layer; row_labels: Tq query labels, column_labels: Tk key
+    labels (both default to the indices); layer_names: L strings, head_names: H strings. Labels longer than
+    `max_label_length` characters are cut with "…". Errors: ShapeError for other shapes, empty weights or a wrong
+    number of labels or names, ValueError for NaN, inf or a negative weight; each names head_grid_svg and the shape.
+    """
+    where = "head_grid_svg"
+    heads = _as_heads(weights, where)
+    layer_count, head_count, rows, columns = heads.shape
+    row_labels, column_labels = _axis_labels(row_labels, column_labels, heads.shape, where, max_label_length)
+    if layer_names is None:
+        layer_names = [f"layer {index + 1}" for index in range(layer_count)]
+    if head_names is None:
+        head_names = [f"head {index + 1}" for index in range(head_count)]
+    layer_names = _labels(layer_names, layer_count, heads.shape, where, "layer_names", "layers")
+    head_names = _labels(head_names, head_count, heads.shape, where, "head_names", "heads")
+    shades, low, high = _scale(heads, vmin, vmax, where)
+    cell, pad, gap, head_title_height = float(cell_size), 8.0, 16.0, 18.0
+    label_width, label_height, rotate = _label_margins(row_labels, column_labels, cell)
+    names = [[f"{layer}, {head}" for head in head_names] for layer in layer_names]
+    panel_width = max(label_width + columns * cell, max(_width(name) for row in names for name in row) * CHAR_WIDTH)
+    panel_height = head_title_height + label_height + rows * cell
+    title_height = 26.0 if title else 0.0
+    grid_top = pad + title_height
+    legend_top = grid_top + layer_count * (panel_height + gap) - gap + 12
+    legend_parts, legend_width = _svg_legend(low, high, pad, legend_top)
+    width = max(head_count * (panel_width + gap) - gap, legend_width, _width(title or "") * 8.4) + 2 * pad
+    height = legend_top - 12 + (34 if legend else 0) + pad
+
+    parts = [_svg_open(width, height)]
+    if title:
+        parts.append(f"<title>{html.escape(_clean(title))}</title>")
+        parts.append(f'<text class="title" x="{_number(pad)}" y="{_number(pad + 14)}" font-size="14" '
+                     f'font-weight="bold">{html.escape(_clean(title))}</text>')
+    for layer, head in np.ndindex(layer_count, head_count):
+        x, y = pad + head * (panel_width + gap), grid_top + layer * (panel_height + gap)
+        left, top = x + label_width, y + head_title_height + label_height
+        name = names[layer][head]
+        parts.append(f'<g class="head" data-layer="{layer}" data-head="{head}">')
+        parts.append(f'<text class="head-title" x="{_number(x)}" y="{_number(y + 12)}" font-weight="bold">'
+                     f"{html.escape(name)}</text>")
+        parts.extend(_svg_cells(heads[layer, head], shades[layer, head], row_labels, column_labels, left, top, cell,
+                                prefix=f"{name}: "))
+        parts.extend(_svg_labels(row_labels, column_labels, left, top, cell, rotate))
+        parts.append("</g>")
+    if legend:
+        parts.extend(legend_parts)
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def head_grid_html(weights, row_labels=None, column_labels=None, layer_names=None, head_names=None, title=None,
+                   **options):
+    """A complete, self-contained HTML page (inline CSS, no scripts, no external files) showing
+    ``head_grid_svg(weights, row_labels, column_labels, layer_names, head_names, **options)`` under `title`, with
+    a line on how to read it."""
+    svg = head_grid_svg(weights, row_labels, column_labels, layer_names, head_names, **options)
+    note = ('<p class="tinyattn-note">One heatmap per attention head: layers down, heads across. In each, one row '
+            "per query, one column per key; darker = larger weight, on one scale for all heads. Hover over a cell "
+            "to read its value.</p>")
     return html_page([note, svg], title=title)
 
 
@@ -307,10 +434,7 @@ def heatmap_text(weights, row_labels=None, column_labels=None, color=None, *, vm
         raise ValueError(f"{where}: ansi must be '24bit' or '256'; got {ansi!r}")
     if len(chars) < 2 or cell_width < 1:
         raise ValueError(f"{where}: needs at least two shading chars and cell_width >= 1; got {chars!r}, {cell_width}")
-    row_labels = [_truncate(label, max_label_length)
-                  for label in _labels(row_labels, rows, matrix.shape, where, "row_labels", "rows")]
-    column_labels = [_truncate(label, max_label_length)
-                     for label in _labels(column_labels, columns, matrix.shape, where, "column_labels", "columns")]
+    row_labels, column_labels = _axis_labels(row_labels, column_labels, matrix.shape, where, max_label_length)
     shades, low, high = _scale(matrix, vmin, vmax, where)
     use_color = _auto_color() if color is None else bool(color)
     label_width = max(_width(label) for label in row_labels)

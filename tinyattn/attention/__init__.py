@@ -20,6 +20,7 @@ from tinyattn.attention.positional import (
     apply_rotary,
     rotary_angles,
 )
+from tinyattn.attention.rollout import attention_rollout
 from tinyattn.attention.scores import (
     AdditiveScore,
     DotScore,
@@ -39,5 +40,5 @@ __all__ = [
     "Seq2SeqEncoder", "Seq2Seq", "Decoder", "DecoderState", "PlainDecoder", "BahdanauDecoder", "LuongDecoder",
     "PositionPredictor", "window_mask", "gaussian", "local_attend",
     "scaled_dot_product_attention", "MultiHeadAttention", "SinusoidalPositionalEncoding", "LearnedPositionalEmbedding",
-    "rotary_angles", "apply_rotary",
+    "rotary_angles", "apply_rotary", "attention_rollout",
 ]
