@@ -32,6 +32,14 @@ from tinyattn.attention.scores import (
 )
 from tinyattn.attention.self_attention import MultiHeadAttention
 from tinyattn.attention.seq2seq import Seq2Seq, Seq2SeqEncoder
+from tinyattn.attention.transformer import (
+    CausalTransformerLM,
+    FeedForward,
+    KeyValueCache,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 from tinyattn.scaled_dot_product import scaled_dot_product_attention
 
 __all__ = [
@@ -40,5 +48,6 @@ __all__ = [
     "Seq2SeqEncoder", "Seq2Seq", "Decoder", "DecoderState", "PlainDecoder", "BahdanauDecoder", "LuongDecoder",
     "PositionPredictor", "window_mask", "gaussian", "local_attend",
     "scaled_dot_product_attention", "MultiHeadAttention", "SinusoidalPositionalEncoding", "LearnedPositionalEmbedding",
-    "rotary_angles", "apply_rotary", "attention_rollout",
+    "rotary_angles", "apply_rotary", "attention_rollout", "TransformerEncoderLayer", "TransformerEncoder",
+    "TransformerDecoderLayer", "FeedForward", "KeyValueCache", "CausalTransformerLM",
 ]
