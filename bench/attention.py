@@ -18,11 +18,20 @@ autograd and MyGrad when importable; and the NumPy floor. All run in one process
 rounds (the order rotates each round); the table gives medians. Each timed run starts from fresh leaves after
 `gc.collect()`, with the objects that exist before timing frozen out of the collector (as in overhead.py).
 
+A second table (skip it with --no-layers) times tinyattn's self-attention code against torch, forward + backward,
+float32, each row with its ratio tinyattn / torch per round: ``F.scaled_dot_product_attention`` on q, k, v
+(4, 16, T, D) (unfused: matmuls and the fused softmax) against torch's 4-D sdpa and torch written out;
+``MultiHeadAttention(256, 4)`` self-attention on x (8, 128, 256) against ``nn.MultiheadAttention(256, 4,
+batch_first=True)``; ``TransformerEncoderLayer(256, 4, 1024, dropout=0.0)`` (post-norm, relu) against torch's, with
+tinyattn's weights copied into torch. Outputs and input gradients must agree (and the sdpa's equal the NumPy floor)
+before timing; each timed run follows one untimed run of the same system (``settle=1``).
+
 GFLOP/s counts the six matrix multiplies only: 4 B H T^2 D for the two of the forward and 8 B H T^2 D for the
 four of the backward (softmax and the elementwise work are not counted).
 
     python bench/attention.py                # 20 rounds
     python bench/attention.py --quick        # 5 rounds
+    python bench/attention.py --no-layers    # the first table only
     python bench/attention.py --threads 1    # one thread in OpenBLAS and torch: steadier on a shared machine
     python bench/attention.py --profile      # also: where tinyattn's time goes, step by step, and a cProfile
 
@@ -342,11 +351,161 @@ def profile_tinyattn(inputs, rounds):
     pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(10)
 
 
+# ----- the layers: F.scaled_dot_product_attention, MultiHeadAttention, TransformerEncoderLayer against torch -------
+LAYER_SHAPE = (8, 128, 256)  # x (B, T, E) for the self-attention layers
+LAYER_HEADS, FEEDFORWARD = 4, 1024
+
+
+class TinyattnLayer(common.LeafSystem):
+    """`function(*leaves)` in tinyattn on fresh leaves from `arrays`; `module`'s gradients cleared before each run."""
+
+    def __init__(self, name, function, arrays, upstream, module=None):
+        self.name, self.function, self.arrays, self.upstream, self.module = name, function, arrays, upstream, module
+
+    def fresh(self):
+        use_numba(True)
+        if self.module is not None:
+            self.module.zero_grad()
+        self.leaves = [tinyattn.tensor(array, requires_grad=True) for array in self.arrays]
+        self.out = None
+
+    def forward(self):
+        self.out = self.function(*self.leaves)
+
+
+class TorchLayer(common.TorchLeafSystem):
+    """The same in torch (the gradients of its parameters set to None before each run, as tinyattn's)."""
+
+    def __init__(self, name, function, arrays, upstream, module=None):
+        import torch
+
+        self.torch, self.name, self.function, self.arrays, self.module = torch, name, function, arrays, module
+        self.upstream = torch.from_numpy(upstream)
+
+    def fresh(self):
+        if self.module is not None:
+            self.module.zero_grad(set_to_none=True)
+        self.leaves = [self.torch.tensor(array, requires_grad=True) for array in self.arrays]
+        self.out = None
+
+    def forward(self):
+        self.out = self.function(*self.leaves)
+
+
+def copy_attention(mine, theirs):
+    """tinyattn MultiHeadAttention weights into torch nn.MultiheadAttention: Linear weights (in, out) -> (out, in),
+    q, k, v packed into in_proj_weight (3E, E) and in_proj_bias (3E,)."""
+    import torch
+
+    projections = (mine.query_proj, mine.key_proj, mine.value_proj)
+    with torch.no_grad():
+        theirs.in_proj_weight.copy_(torch.from_numpy(np.concatenate([p.weight.data.T for p in projections])))
+        theirs.in_proj_bias.copy_(torch.from_numpy(np.concatenate([p.bias.data for p in projections])))
+        copy_linear(mine.out_proj, theirs.out_proj)
+
+
+def copy_linear(mine, theirs):
+    """tinyattn Linear (weight (in, out)) or LayerNorm into its torch counterpart (weight (out, in) for Linear)."""
+    import torch
+
+    with torch.no_grad():
+        weight = mine.weight.data
+        theirs.weight.copy_(torch.from_numpy(np.ascontiguousarray(weight.T if weight.ndim == 2 else weight)))
+        theirs.bias.copy_(torch.from_numpy(mine.bias.data))
+
+
+def layer_pairs(inputs):
+    """(tinyattn system, torch system) pairs on the same inputs and weights; torch's systems are None without it."""
+    from tinyattn.attention import MultiHeadAttention, TransformerEncoderLayer
+
+    heads = [array.reshape(HEADS_4D + (TIME, DIM)) for array in inputs]
+    rng = np.random.default_rng(1)
+    x, grad = (rng.normal(size=LAYER_SHAPE).astype(DTYPE) for _ in range(2))
+    attention = MultiHeadAttention(LAYER_SHAPE[-1], LAYER_HEADS)
+    encoder = TransformerEncoderLayer(LAYER_SHAPE[-1], LAYER_HEADS, FEEDFORWARD, dropout=0.0)
+    sdpa_name = "tinyattn F.scaled_dot_product_attention (4, 16, T, D)"
+    mine = [
+        TinyattnLayer(sdpa_name, F.scaled_dot_product_attention, heads[:3], heads[3]),
+        TinyattnLayer(sdpa_name, F.scaled_dot_product_attention, heads[:3], heads[3]),
+        TinyattnLayer("tinyattn MultiHeadAttention(256, 4), x (8, 128, 256)",
+                      lambda h: attention(h, h, h, need_weights=False)[0], [x], grad, attention),
+        TinyattnLayer("tinyattn TransformerEncoderLayer(256, 4, 1024), post-norm, relu", encoder, [x], grad, encoder),
+    ]
+    try:
+        import torch
+    except ImportError as error:
+        print(f"skipped torch: {type(error).__name__}: {error}")
+        return [(system, None) for system in mine[1:]]
+    torch_attention = torch.nn.MultiheadAttention(LAYER_SHAPE[-1], LAYER_HEADS, batch_first=True)
+    copy_attention(attention, torch_attention)
+    torch_encoder = torch.nn.TransformerEncoderLayer(LAYER_SHAPE[-1], LAYER_HEADS, FEEDFORWARD, dropout=0.0,
+                                                     batch_first=True)
+    copy_attention(encoder.self_attn, torch_encoder.self_attn)
+    for source, target in ((encoder.feedforward.expand, torch_encoder.linear1),
+                           (encoder.feedforward.contract, torch_encoder.linear2),
+                           (encoder.attention_norm, torch_encoder.norm1),
+                           (encoder.feedforward_norm, torch_encoder.norm2)):
+        copy_linear(source, target)
+    sdpa = torch_systems(inputs)
+    theirs = [
+        TorchLayer("torch sdpa, 4-D (4, 16, T, D)", sdpa[1].attention, heads[:3], heads[3]),
+        TorchLayer("torch manual softmax(q k^T s) v, 4-D", sdpa[2].attention, heads[:3], heads[3]),
+        TorchLayer("torch nn.MultiheadAttention(256, 4)", lambda h: torch_attention(h, h, h, need_weights=False)[0],
+                   [x], grad, torch_attention),
+        TorchLayer("torch nn.TransformerEncoderLayer(256, 4, 1024)", torch_encoder, [x], grad, torch_encoder),
+    ]
+    return list(zip(mine, theirs, strict=True))
+
+
+def check_layer_pair(mine, theirs, expected):
+    """Fail loudly unless the two give the same output and input gradients (and, for the 4-D attention, the NumPy
+    floor's `expected`, reshaped), within float32 tolerance."""
+    got = run_once(mine)
+    references = [(theirs.name, run_once(theirs))] if theirs is not None else []
+    if len(got) == 4:  # q, k, v: also against the floor
+        references.append(("the NumPy floor", [array.reshape(got[0].shape) for array in expected]))
+    for reference_name, reference in references:
+        for label, value, want in zip(("output", "grad 1", "grad 2", "grad 3"), got, reference, strict=False):
+            problem = common.closeness_problem(value, want, rtol=RTOL, atol=ATOL_SCALE * np.abs(want).max())
+            if problem:
+                raise AssertionError(f"{mine.name}: {label} differs from {reference_name} ({problem})")
+
+
+def measure_layers(inputs, expected, args):
+    """Check each pair, time them all in one measurement, and print one row per pair with tinyattn / torch."""
+    pairs = layer_pairs(inputs)
+    for mine, theirs in pairs:
+        check_layer_pair(mine, theirs, expected)
+    systems = list({system.name: system for pair in pairs for system in pair if system is not None}.values())
+    with common.frozen_gc():
+        # settle=1: an untimed run of the same system first, so OpenBLAS workers spinning after a tinyattn run do not
+        # take the core torch's second thread needs (bench/README.md, "Numba threads against BLAS threads").
+        samples = common.measure(systems, args.rounds, args.warmup, settle=1)
+    summary = common.summarise(samples)
+    rows = []
+    for mine, theirs in pairs:
+        row = [mine.name, *(f"{value:.1f}" for value in summary[mine.name][:3])]
+        if theirs is None:
+            rows.append(row + ["–"] * 6)
+            continue
+        ratios = [a[2] / b[2] for a, b in zip(samples[mine.name], samples[theirs.name], strict=True)]  # per round
+        low, high = common.quartiles(ratios)
+        rows.append(row + [theirs.name, *(f"{value:.1f}" for value in summary[theirs.name][:3]),
+                           f"{statistics.median(ratios):.2f}", f"{low:.2f}–{high:.2f}"])
+    print(f"\nSelf-attention layers, float32, forward + backward (outputs and input gradients checked equal to "
+          f"torch's, rtol {RTOL:g}, before timing); median of {args.rounds} interleaved "
+          "rounds, each timed run after one untimed run of the same system:\n")
+    common.print_table(["tinyattn", "forward ms", "backward ms", "total ms", "torch", "forward ms", "backward ms",
+                        "total ms", "tinyattn / torch", "ratio IQR"], rows)
+
+
 def parse_args(argv=None):
     parser = common.new_parser(__doc__)
     common.add_round_arguments(parser, rounds=(20, 5), warmup=(2, 1))
     parser.add_argument("--threads", type=int, help="threads for OpenBLAS and torch (default: their own defaults, "
                         "one per core); 1 gives steadier figures on a shared machine")
+    parser.add_argument("--no-layers", action="store_true", help="skip the second table (F.scaled_dot_product_"
+                        "attention, MultiHeadAttention, TransformerEncoderLayer against torch)")
     parser.add_argument("--profile", action="store_true",
                         help="afterwards, time each step of tinyattn's forward and backward, and cProfile it")
     args = common.resolve_rounds(parser.parse_args(argv), rounds=(20, 5), warmup=(2, 1))
@@ -386,6 +545,9 @@ def main(argv=None):
     if BASELINE in summary:
         print(f"\nNo target; tinyattn (fused, Numba) takes {summary[fused][2] / summary[BASELINE][2]:.2f}x the time "
               f"of torch sdpa with 3-D inputs.")
+
+    if not args.no_layers:
+        measure_layers(inputs, expected, args)
 
     if args.profile:
         profile_tinyattn(inputs, args.rounds)
