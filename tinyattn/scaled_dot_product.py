@@ -78,9 +78,30 @@ def combine_masks(first, second):
     return first + second
 
 
+def attended_keys(mask):
+    """The keys some query may attend to, for a bool or float mask (..., Tq, Tk): (..., Tk) bool. A float mask drops
+    a key where it is -inf."""
+    return (mask if mask.dtype == np.bool_ else mask != -np.inf).any(axis=-2)  # (..., Tq, Tk) -> (..., Tk)
+
+
+def float_mask_problem(mask, name="mask"):
+    """(ValueError, what is wrong) when a float mask holds NaN or +inf, else None. A float mask is added to the
+    scores: finite numbers and -inf (drop) are meaningful, but NaN or +inf turns the whole row of weights into NaN
+    (NaN propagates; +inf gives inf / inf). Named by its first bad position.
+
+    A ValueError: the mask's shape and dtype are right (not a ShapeError or DTypeError), one of its values is not,
+    and tinyattn.errors has no class for bad values, so the built-in one NumPy users expect."""
+    bad = np.isnan(mask) | (mask == np.inf)
+    if not bad.any():
+        return None
+    position = tuple(int(index) for index in np.argwhere(bad)[0])
+    return ValueError, (f"a float {name} holds finite numbers (added to the scores) or -inf (drop), but "
+                        f"{name}{list(position)} is {mask[position]}, which would make its row of weights NaN")
+
+
 def _hide_unattended(key, value, mask):
     """key and value with zeros at the keys that no query may attend to (see the docstring above)."""
-    attended = (mask if mask.dtype == np.bool_ else mask != -np.inf).any(axis=-2)  # (..., Tq, Tk) -> (..., Tk)
+    attended = attended_keys(mask)  # (..., Tk)
     if attended.all():
         return key, value
     keep = attended[..., None]  # (..., Tk) -> (..., Tk, 1)
@@ -149,9 +170,7 @@ def _mask_problem(mask, weights_shape):
         fits = False
     if not fits:
         return ShapeError, f"mask must broadcast to the weights (..., Tq, Tk) = {weights_shape}"
-    if mask.dtype != np.bool_ and (np.isnan(mask) | (mask == np.inf)).any():
-        return ValueError, "a float mask holds finite numbers or -inf (drop); NaN or +inf would make a row NaN"
-    return None
+    return None if mask.dtype == np.bool_ else float_mask_problem(mask)
 
 
 def _settings_check(is_causal, scale, dropout_p):

@@ -20,6 +20,7 @@ import numpy as np
 from tinyattn.errors import DTypeError, ShapeError
 from tinyattn.nn import _checks as layer_checks
 from tinyattn.primitive import as_array
+from tinyattn.scaled_dot_product import float_mask_problem
 from tinyattn.tensor import as_tensor
 
 
@@ -133,21 +134,7 @@ def _mask_problem(mask, query_shape, keys_shape):
             fits = False
         if not fits:
             return ShapeError, f"mask must be a key mask (B, Tk) or a 3-D array that broadcasts to {scores_shape}"
-    return _float_mask_problem(mask) if mask.dtype.kind == "f" else None
-
-
-def _float_mask_problem(mask):
-    """A float mask is added to the scores: finite numbers and -inf (drop) are meaningful, but NaN or +inf turns the
-    whole row of weights into NaN (NaN propagates; +inf gives inf / inf). Named by its first bad position.
-
-    The error is a ValueError: the mask's shape and dtype are right (not a ShapeError or DTypeError), one of its
-    values is not, and tinyattn.errors has no class for bad values, so the built-in one NumPy users expect."""
-    bad = np.isnan(mask) | (mask == np.inf)
-    if not bad.any():
-        return None
-    position = tuple(int(index) for index in np.argwhere(bad)[0])
-    return ValueError, (f"a float mask holds finite numbers (added to the scores) or -inf (drop), but "
-                        f"mask{list(position)} is {mask[position]}, which would make its row of weights NaN")
+    return float_mask_problem(mask) if mask.dtype.kind == "f" else None
 
 
 # ----- one sequence, attended by learned queries ---------------------------------------------------------------------

@@ -12,6 +12,7 @@ import numpy as np
 import tinyattn.functional as F
 from tinyattn.attention import _checks
 from tinyattn.attention.scores import SCORES
+from tinyattn.scaled_dot_product import attended_keys
 
 
 def attend(query, keys, values, score="scaled_dot", mask=None):
@@ -42,7 +43,7 @@ def attend(query, keys, values, score="scaled_dot", mask=None):
     score = _score_function(score)
     query, keys, values, mask = _checks.attend("attend", query, keys, values, mask)
     if mask is not None:
-        keys, values = hide_keys(keys, values, _attended_keys(mask))
+        keys, values = hide_keys(keys, values, attended_keys(mask))
     scores = _checks.scores("attend", score(query, keys), score, query, keys)  # (B, Tk) or (B, Tq, Tk)
     single = query.ndim == 2
     if single:
@@ -77,13 +78,6 @@ def hide_keys(keys, values, attended):
 def _nonzero_rows(array, rows):
     """Whether array (B, Tk, D) holds anything but zeros in the positions `rows` (B*Tk,) bool."""
     return np.compress(rows, array.reshape(-1, array.shape[-1]), axis=0).any()  # (B*Tk, D) -> (rows, D)
-
-
-def _attended_keys(mask):
-    """The keys some query may attend to, for a mask that broadcasts to the scores (B, Tq, Tk): (B or 1, Tk) bool.
-    A float mask drops a key where it is -inf."""
-    kept = mask if mask.dtype == np.bool_ else mask != -np.inf  # (B or 1, Tq or 1, Tk)
-    return kept.any(axis=1)  # (B or 1, Tq or 1, Tk) -> (B or 1, Tk)
 
 
 def _score_function(score):

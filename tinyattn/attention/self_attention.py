@@ -17,7 +17,7 @@ from tinyattn.nn.layers import Linear
 from tinyattn.nn.module import Module
 from tinyattn.primitive import as_array
 from tinyattn.random import generator
-from tinyattn.scaled_dot_product import combine_masks, scaled_dot_product_attention
+from tinyattn.scaled_dot_product import combine_masks, float_mask_problem, scaled_dot_product_attention
 from tinyattn.tensor import as_tensor
 
 OP = "MultiHeadAttention"
@@ -132,9 +132,7 @@ class MultiHeadAttention(Module):
         if mask.shape not in ((queries, keys), (batch, self.num_heads, queries, keys)):
             return ShapeError, (f"attn_mask must be (Tq, Tk) = {(queries, keys)} or (B, H, Tq, Tk) = "
                                 f"{(batch, self.num_heads, queries, keys)}")
-        if mask.dtype != np.bool_ and (np.isnan(mask) | (mask == np.inf)).any():
-            return ValueError, "a float attn_mask holds finite numbers or -inf (drop); NaN or +inf would make a row NaN"
-        return None
+        return None if mask.dtype == np.bool_ else float_mask_problem(mask, "attn_mask")
 
     def extra_repr(self):
         return (f"{self.embed_dim}, num_heads={self.num_heads}, kdim={self.kdim}, vdim={self.vdim}, "
