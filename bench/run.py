@@ -16,7 +16,7 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
-HELPERS = ("common.py", "seq2seq_torch.py")  # modules the benchmarks import, not benchmarks
+HELPERS = ("common.py", "seq2seq_torch.py", "torch_fixture.py")  # not benchmarks: imported modules, a fixture maker
 
 
 def benchmarks():

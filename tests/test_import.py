@@ -40,6 +40,25 @@ def test_the_functional_namespace_loads_no_layer_attention_or_io_module():
     assert "numba" not in modules
 
 
+def test_nn_names_the_attention_layers_but_loads_them_only_when_asked():
+    code = (
+        "import sys, tinyattn.nn as nn\n"
+        "assert 'tinyattn.attention' not in sys.modules\n"
+        "assert {'MultiHeadAttention', 'TransformerEncoderLayer'} <= set(dir(nn))\n"
+        "from tinyattn.nn import TransformerDecoderLayer\n"
+        "import tinyattn.attention as attention\n"
+        "assert nn.MultiHeadAttention is attention.MultiHeadAttention\n"
+        "assert TransformerDecoderLayer is attention.TransformerDecoderLayer\n"
+        "try:\n"
+        "    nn.NoSuchLayer\n"
+        "except AttributeError as error:\n"
+        "    assert 'NoSuchLayer' in str(error)\n"
+        "else:\n"
+        "    raise AssertionError('nn.NoSuchLayer did not raise')\n"
+    )
+    run_python(code)
+
+
 @pytest.mark.parametrize("name", ["nn", "optim", "attention", "viz", "io", "functional"])
 def test_a_submodule_loads_on_first_attribute_access(name):
     code = (

@@ -6,13 +6,12 @@ import pytest
 
 import tinyattn as ta
 import tinyattn.functional as F
+from tinyattn.attention.language_model import CausalTransformerLM, _sample
 from tinyattn.attention.transformer import (
-    CausalTransformerLM,
     KeyValueCache,
     TransformerDecoderLayer,
     TransformerEncoder,
     TransformerEncoderLayer,
-    _sample,
 )
 from tinyattn.errors import DTypeError, ShapeError
 

@@ -13,6 +13,7 @@ from tinyattn.attention.attend import attend
 from tinyattn.attention.context import ContextAttention, StructuredSelfAttention, attention_penalty
 from tinyattn.attention.decoders import BahdanauDecoder, Decoder, DecoderState, LuongDecoder, PlainDecoder
 from tinyattn.attention.han import HierarchicalAttentionNetwork
+from tinyattn.attention.language_model import CausalTransformerLM
 from tinyattn.attention.local import PositionPredictor, gaussian, local_attend, window_mask
 from tinyattn.attention.positional import (
     LearnedPositionalEmbedding,
@@ -33,7 +34,6 @@ from tinyattn.attention.scores import (
 from tinyattn.attention.self_attention import MultiHeadAttention
 from tinyattn.attention.seq2seq import Seq2Seq, Seq2SeqEncoder
 from tinyattn.attention.transformer import (
-    CausalTransformerLM,
     FeedForward,
     KeyValueCache,
     TransformerDecoderLayer,

@@ -13,6 +13,7 @@ import tinyattn.functional as F
 from tinyattn.attention._checks import fail
 from tinyattn.errors import DTypeError, ShapeError
 from tinyattn.nn import _checks as layer_checks
+from tinyattn.nn import torch_layout
 from tinyattn.nn.layers import Linear
 from tinyattn.nn.module import Module
 from tinyattn.primitive import as_array
@@ -133,6 +134,20 @@ class MultiHeadAttention(Module):
             return ShapeError, (f"attn_mask must be (Tq, Tk) = {(queries, keys)} or (B, H, Tq, Tk) = "
                                 f"{(batch, self.num_heads, queries, keys)}")
         return None if mask.dtype == np.bool_ else float_mask_problem(mask, "attn_mask")
+
+    def _torch_layout(self):
+        """torch.nn.MultiheadAttention's names: the three input projections packed into in_proj_weight (3E, E) when
+        kdim = vdim = E, else apart as q_proj_weight, k_proj_weight, v_proj_weight ((E, in) each); their biases
+        always packed into in_proj_bias (3E,); out_proj a Linear."""
+        projections = ("query_proj", "key_proj", "value_proj")
+        if self.kdim == self.vdim == self.embed_dim:
+            entries = [torch_layout.stacked("in_proj_weight", [f"{name}.weight" for name in projections], True)]
+        else:
+            entries = [torch_layout.transposed(f"{name}.weight", f"{letter}_proj_weight")
+                       for name, letter in zip(projections, "qkv", strict=True)]
+        if self.out_proj.bias is not None:
+            entries.append(torch_layout.stacked("in_proj_bias", [f"{name}.bias" for name in projections], False))
+        return entries + torch_layout.prefixed(self.out_proj._torch_layout(), "out_proj", "out_proj")
 
     def extra_repr(self):
         return (f"{self.embed_dim}, num_heads={self.num_heads}, kdim={self.kdim}, vdim={self.vdim}, "

@@ -10,7 +10,7 @@ import numpy as np
 from tinyattn import ops
 from tinyattn.errors import ShapeError
 from tinyattn.functional import dropout
-from tinyattn.nn import _checks, init
+from tinyattn.nn import _checks, init, torch_layout
 from tinyattn.nn.module import Module, Parameter
 from tinyattn.random import generator
 
@@ -40,6 +40,10 @@ class Linear(Module):
         _check_last_axis("Linear", x, self.in_features)
         y = x @ self.weight
         return y if self.bias is None else y + self.bias
+
+    def _torch_layout(self):
+        weight = torch_layout.transposed("weight")  # torch keeps (out, in)
+        return [weight] if self.bias is None else [weight, torch_layout.same("bias")]
 
     def extra_repr(self):
         return f"{self.in_features}, {self.out_features}, bias={self.bias is not None}"

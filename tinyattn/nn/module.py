@@ -9,6 +9,7 @@ import numpy as np
 
 from tinyattn.errors import DTypeError, ShapeError
 from tinyattn.io import restored_array
+from tinyattn.nn import torch_layout
 from tinyattn.tensor import Tensor
 
 #: The keys load_state_dict(strict=False) could not match.
@@ -172,18 +173,7 @@ class Module:
                 continue
             if values[name].shape != target.shape:
                 misshaped.append(f"{name}: checkpoint {values[name].shape} vs model {target.shape}")
-        problems = []
-        if strict and missing:
-            problems.append("missing keys: " + ", ".join(missing))
-        if strict and unexpected:
-            problems.append("unexpected keys: " + ", ".join(unexpected))
-        if misshaped:
-            problems.append("mis-shaped: " + "; ".join(misshaped))
-        if unconvertible:
-            problems.append("wrong dtype: " + "; ".join(unconvertible))
-        if problems:
-            error = DTypeError if len(problems) == 1 and unconvertible else ShapeError
-            raise error(f"{owner}: " + ". ".join(problems))
+        _raise_problems(owner, strict, missing, unexpected, misshaped, unconvertible)
         for name, parameter in targets.items():
             if name in values:
                 np.copyto(parameter.data, values[name])
@@ -194,6 +184,65 @@ class Module:
                 if full in values:
                     module.register_buffer(name, values[full])
         return IncompatibleKeys(missing, unexpected)
+
+    # ----- the bridge to PyTorch (see tinyattn.nn.torch_layout) ------------------------------------------------------
+    def torch_state_dict(self):
+        """Torch's name -> a copy of each array in torch's layout: what ``torch_model.load_state_dict`` takes (after
+        ``torch.from_numpy``) for the same model built in torch. Linear weights are transposed, GRU/LSTM weights
+        too, MultiHeadAttention's projections packed; see tinyattn.nn.torch_layout for every difference."""
+        layout = self._checked_torch_layout()
+        return OrderedDict(
+            (entry.torch_name, entry.to_torch(*(torch_layout.array_at(self, name) for name in entry.names)))
+            for entry in layout)
+
+    def load_torch_state_dict(self, state, strict=True):
+        """Copy the arrays of a torch state dict (torch's names and layouts, NumPy arrays or anything np.asarray
+        takes) into this model, converted to tinyattn's layouts and cast to the parameters' dtypes.
+
+        All or nothing, with the errors and the strict=False result of ``load_state_dict``: missing and unexpected
+        names are torch's, and a mis-shaped array is reported with torch's shape for it."""
+        owner = f"load_torch_state_dict into {type(self).__name__}"
+        layout = self._checked_torch_layout()
+        missing = [entry.torch_name for entry in layout if entry.torch_name not in state]
+        expected = {entry.torch_name for entry in layout}
+        unexpected = [name for name in state if name not in expected]
+        values, misshaped, unconvertible = {}, [], []
+        for entry in layout:
+            if entry.torch_name not in state:
+                continue
+            target = entry.to_torch(*(torch_layout.array_at(self, name) for name in entry.names))
+            try:
+                value = restored_array(state[entry.torch_name], target.dtype, entry.torch_name)
+            except DTypeError as error:
+                unconvertible.append(str(error))
+                continue
+            if value.shape != target.shape:
+                misshaped.append(f"{entry.torch_name}: given {value.shape} vs model {target.shape}")
+                continue
+            values.update(zip(entry.names, entry.from_torch(value), strict=True))
+        _raise_problems(owner, strict, missing, unexpected, misshaped, unconvertible)
+        own_names = set(self.state_dict())  # a shared parameter is loaded once, under its first name
+        self.load_state_dict({name: value for name, value in values.items() if name in own_names}, strict=False)
+        return IncompatibleKeys(missing, unexpected)
+
+    def _torch_layout(self):
+        """The torch_layout.Entry list of this module; layers whose torch twin names or shapes parameters
+        differently override it (or ``_torch_children`` alone, to rename submodules)."""
+        return torch_layout.default_layout(self)
+
+    def _torch_children(self):
+        """(torch's name, tinyattn's dotted name) of each submodule in the default layout: by default, every one
+        under its own name."""
+        return [(name, name) for name in self._modules]
+
+    def _checked_torch_layout(self):
+        layout = self._torch_layout()
+        covered = {name for entry in layout for name in entry.names}
+        uncovered = [name for name in self.state_dict() if name not in covered]
+        if uncovered:
+            raise NotImplementedError(f"{type(self).__name__}: no torch layout for {', '.join(uncovered)} "
+                                      f"(a _torch_children or _torch_layout leaves them out)")
+        return layout
 
     # ----- printing -------------------------------------------------------------------------------------------------
     def extra_repr(self):
@@ -206,6 +255,22 @@ class Module:
             return f"{type(self).__name__}({self.extra_repr()})"
         head = f"{type(self).__name__}(" + (self.extra_repr() + "," if self.extra_repr() else "")
         return head + "\n" + "\n".join(lines) + "\n)"
+
+
+def _raise_problems(owner, strict, missing, unexpected, misshaped, unconvertible):
+    """One error listing every problem a load found (see Module.load_state_dict), or nothing."""
+    problems = []
+    if strict and missing:
+        problems.append("missing keys: " + ", ".join(missing))
+    if strict and unexpected:
+        problems.append("unexpected keys: " + ", ".join(unexpected))
+    if misshaped:
+        problems.append("mis-shaped: " + "; ".join(misshaped))
+    if unconvertible:
+        problems.append("wrong dtype: " + "; ".join(unconvertible))
+    if problems:
+        error = DTypeError if len(problems) == 1 and unconvertible else ShapeError
+        raise error(f"{owner}: " + ". ".join(problems))
 
 
 class ModuleList(Module):

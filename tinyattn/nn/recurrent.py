@@ -30,7 +30,7 @@ import numpy as np
 
 from tinyattn import ops
 from tinyattn.errors import DTypeError, ShapeError
-from tinyattn.nn import _checks, init
+from tinyattn.nn import _checks, init, torch_layout
 from tinyattn.nn.module import Module, Parameter
 from tinyattn.primitive import as_array
 from tinyattn.random import generator
@@ -57,6 +57,12 @@ def _reset_parameters(module, gate_count, hidden_size, rng):
         for gate in range(gate_count):
             block = Parameter(np.empty((parameter.shape[0], hidden_size), parameter.dtype))  # (in, H)
             parameter.data[:, gate * hidden_size:(gate + 1) * hidden_size] = fill(block, rng=rng).data
+
+
+def _recurrent_layout(module):
+    """Torch keeps each weight transposed, (G*H, in); the biases and the gate order are the same."""
+    return [torch_layout.transposed(name) if name.startswith("weight") else torch_layout.same(name)
+            for name in module._parameters]
 
 
 def _sizes(layer, input_size, hidden_size):
@@ -102,6 +108,9 @@ class _Cell(Module):
 
     def reset_parameters(self, rng=None):
         _reset_parameters(self, self.gate_count, self.hidden_size, rng)
+
+    def _torch_layout(self):
+        return _recurrent_layout(self)
 
     def _checked(self, x, states):
         op = type(self).__name__
@@ -168,6 +177,9 @@ class _Layers(Module):
 
     def reset_parameters(self, rng=None):
         _reset_parameters(self, self.gate_count, self.hidden_size, rng)
+
+    def _torch_layout(self):
+        return _recurrent_layout(self)
 
     def _prepare(self, x, lengths, mask, states):
         """Check everything; return x time-major (T, B, I), the step mask (T, B) or None, and the initial states."""
