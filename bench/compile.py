@@ -59,7 +59,24 @@ def _probs(dtype, rng):
     return rng.dirichlet([1.0] * WIDTH, ROWS).astype(dtype)  # rows of probabilities
 
 
+def _attention(dtype, rng, backward):
+    """q, k, v (2 heads, 6 queries, 5 keys, D = 3), a bias with -inf, causal, blocks of 4 (two per axis); for the
+    backward also the output, lse and an upstream gradient, from the reference forward."""
+    import numpy as np
+
+    from tinyattn.kernels import attention
+
+    q, k, v = (rng.normal(size=(2, length, 3)).astype(dtype) for length in (6, 5, 5))
+    bias = np.where(rng.random((2, 6, 5)) < 0.2, -np.inf, 0).astype(dtype)
+    if not backward:
+        return (q, k, v, 0.5, True, bias, 4), {}
+    out, lse = attention.forward_reference(q, k, v, 0.5, True, bias, 4)
+    return (q, k, v, out, lse, rng.normal(size=out.shape).astype(dtype), 0.5, True, bias, 4), {}
+
+
 INPUTS = {
+    "attention.attention_forward": lambda dtype, rng: _attention(dtype, rng, backward=False),
+    "attention.attention_backward": lambda dtype, rng: _attention(dtype, rng, backward=True),
     "exp.exp_nonpositive": lambda dtype, rng: ((-rng.uniform(0, 30, (ROWS, WIDTH)).astype(dtype),), {}),
     "softmax.softmax": lambda dtype, rng: ((_scores(dtype, rng),), {"mask": _keep(rng), "scale": 0.5}),
     "softmax.softmax_backward": lambda dtype, rng: (

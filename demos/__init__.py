@@ -11,6 +11,10 @@ Demos:
                  many human formats to ISO form; accuracy by input length and alignment heatmaps.
     documents    a Hierarchical Attention Network classifies generated reviews and shows which sentences and
                  words it read (HTML highlights).
+    longrange    a GRU and a small Transformer check a token against a key seen up to 200 steps earlier;
+                 accuracy by distance, time per step, each head's weights and the attention rollout.
+    cost         time and peak memory of attention against sequence length, the unfused path against the
+                 fused kernel; a table and two log-log line charts.
 
 Each demo module has a ``main(argv=None)`` that takes ``--quick``, ``--seed`` and ``--out`` (among its own
 options), prints its story, and returns a dict of results; and a ``headline(results)`` that states its key figure

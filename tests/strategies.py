@@ -242,6 +242,27 @@ def scaled_masked_softmax_inputs(draw):
 
 
 @st.composite
+def fused_attention_inputs(draw):
+    """query (..., Tq, D), key (..., Tk, D), value (..., Tk, Dv) with broadcasting batch axes; a causal flag; a bias
+    (None, or additive floats with -inf, rows sometimes fully dropped) broadcasting to (..., Tq, Tk); a scale; and a
+    block size from 1 up, so that blocks split the rows and keys unevenly or hold them whole."""
+    batch = draw(broadcastable_shapes(3, max_dims=2, max_side=3))
+    queries, keys = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    size, value_size = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    query = draw(arrays(batch.input_shapes[0] + (queries, size)))
+    key = draw(arrays(batch.input_shapes[1] + (keys, size)))
+    value = draw(arrays(batch.input_shapes[2] + (keys, value_size)))
+    bias = None
+    if draw(st.booleans()):
+        keep = draw(masks_with_empty_rows(batch.result_shape + (queries, keys), -1))
+        bias = np.where(keep, draw(arrays(np.shape(keep), -2.0, 2.0)), -np.inf)
+        bias = bias.reshape((1,) * (2 - bias.ndim) + bias.shape)  # at least (Tq or 1, Tk or 1)
+    params = {"bias": bias, "causal": draw(st.booleans()), "scale": draw(st.sampled_from([0.5, 1.3])),
+              "block": draw(st.integers(1, 7))}
+    return OpInputs((query, key, value), params)
+
+
+@st.composite
 def binary_cross_entropy_inputs(draw):
     """Logits and targets in [0, 1] of mutually broadcastable shapes, and a reduction."""
     pair = draw(broadcastable_shapes(2))

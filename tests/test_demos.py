@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from demos import common, quickstart
+from demos.__main__ import DEMOS
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -335,7 +336,7 @@ def test_natural_order_of_the_files():
                                               "a-10.svg"]
 
 
-@pytest.mark.parametrize("module", ["quickstart", "dates", "documents"])
+@pytest.mark.parametrize("module", DEMOS)
 @pytest.mark.parametrize("option", ["--steps", "--batch"])
 def test_every_demo_refuses_a_count_below_one_naming_the_option(module, option, capsys):
     demo = importlib.import_module(f"demos.{module}")
@@ -345,7 +346,7 @@ def test_every_demo_refuses_a_count_below_one_naming_the_option(module, option, 
     assert f"{option} must be at least 1, got 0" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("module", ["quickstart", "dates", "documents"])
+@pytest.mark.parametrize("module", DEMOS)
 def test_every_demo_takes_the_shared_options_and_applies_steps_and_batch(module):
     demo = importlib.import_module(f"demos.{module}")
     args = demo.parse_args(["--quick", "--seed", "7", "--steps", "2", "--batch", "5", "--out", "somewhere"])

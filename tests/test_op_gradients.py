@@ -89,6 +89,9 @@ ROWS = [
     Row("softmax-scaled-boolean-or-additive-mask", "softmax", S.scaled_masked_softmax_inputs(), F.softmax),
     Row("log_softmax-scaled-boolean-or-additive-mask", "log_softmax", S.scaled_masked_softmax_inputs(),
         _finite_log_softmax, last_op=False),
+    # attention, fused: blocks of every size, causal, additive masks with dropped rows
+    Row("fused_attention-blocked-causal-masked", "fused_attention", S.fused_attention_inputs(),
+        lambda q, k, v, **params: ta.ops.fused_attention(q, k, v, **params)),
     # losses and normalisation (targets are params: not differentiable)
     Row("cross_entropy-ignored-smoothed-any-reduction", "cross_entropy", S.cross_entropy_inputs(), F.cross_entropy),
     Row("binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits", S.binary_cross_entropy_inputs(),

@@ -13,7 +13,9 @@ import math
 import numpy as np
 
 from tinyattn.errors import DTypeError, ShapeError
+from tinyattn.kernels.exp import KERNEL_DTYPES
 from tinyattn.ops import where
+from tinyattn.ops.attention import fused_attention
 from tinyattn.primitive import as_array
 from tinyattn.random import generator
 from tinyattn.tensor import as_tensor
@@ -48,10 +50,12 @@ def scaled_dot_product_attention(query, key, value, mask=None, is_causal=False, 
     query, key, value, mask = _checked(query, key, value, mask, is_causal, scale, dropout_p)
     size, queries, keys = query.shape[-1], query.shape[-2], key.shape[-2]
     scale = 1.0 / math.sqrt(size) if scale is None else float(scale)
+    if not return_weights and dropout_p == 0 and query.dtype in KERNEL_DTYPES:
+        return _fused(query, key, value, mask, bool(is_causal), scale)
     if is_causal:
         mask = combine_masks(mask, causal_mask(queries, keys))
     if mask is not None:
-        key, value = _hide_unattended(key, value, mask)
+        key, value = _hide_unattended(key, value, attended_keys(mask))
     scores = query @ key.swapaxes(-1, -2)  # (..., Tq, D) @ (..., D, Tk) -> (..., Tq, Tk)
     weights = scores.softmax(axis=-1, mask=mask, scale=scale)  # (..., Tq, Tk); all zero where no key is kept
     kept = weights if dropout_p == 0 else weights * _dropout_factors(weights.shape, weights.dtype, dropout_p, rng)
@@ -99,9 +103,23 @@ def float_mask_problem(mask, name="mask"):
                         f"{name}{list(position)} is {mask[position]}, which would make its row of weights NaN")
 
 
-def _hide_unattended(key, value, mask):
-    """key and value with zeros at the keys that no query may attend to (see the docstring above)."""
-    attended = attended_keys(mask)  # (..., Tk)
+def _fused(query, key, value, mask, is_causal, scale):
+    """The same result through the fused kernel (tinyattn.ops.attention), which never stores the weights: the mask
+    becomes an additive bias of the mask's own shape, and causality stays an index rule, never a (Tq, Tk) array."""
+    if mask is None:
+        return fused_attention(query, key, value, None, is_causal, scale)
+    if is_causal and mask.shape[-2] != 1:
+        attended = attended_keys(combine_masks(mask, causal_mask(query.shape[-2], key.shape[-2])))
+    else:  # the last query sees every key under causality, so a mask shared by the queries decides alone
+        attended = attended_keys(mask)
+    key, value = _hide_unattended(key, value, attended)
+    bias = np.where(mask, 0, -np.inf).astype(query.dtype) if mask.dtype == np.bool_ else mask
+    return fused_attention(query, key, value, bias, is_causal, scale)
+
+
+def _hide_unattended(key, value, attended):
+    """key and value with zeros at the keys that no query may attend to, `attended` (..., Tk) False (see the
+    docstring above)."""
     if attended.all():
         return key, value
     keep = attended[..., None]  # (..., Tk) -> (..., Tk, 1)

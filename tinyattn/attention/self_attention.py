@@ -81,9 +81,11 @@ class MultiHeadAttention(Module):
         queries = self._heads(self.query_proj(query))  # (B, Tq, E) -> (B, H, Tq, Dh)
         keys = self._heads(self.key_proj(key))  # (B, Tk, kdim) -> (B, H, Tk, Dh)
         values = self._heads(self.value_proj(value))  # (B, Tk, vdim) -> (B, H, Tk, Dh)
-        context, weights = scaled_dot_product_attention(
+        # Without weights to return (and without dropout), the fused kernel runs: no (B, H, Tq, Tk) array is kept.
+        context = scaled_dot_product_attention(
             queries, keys, values, mask=mask, is_causal=is_causal, dropout_p=self.dropout if self.training else 0.0,
-            rng=self.rng, return_weights=True)  # (B, H, Tq, Dh), (B, H, Tq, Tk)
+            rng=self.rng, return_weights=need_weights)  # (B, H, Tq, Dh), and the weights (B, H, Tq, Tk)
+        context, weights = context if need_weights else (context, None)
         batch, length = query.shape[:2]
         context = context.swapaxes(1, 2).reshape(batch, length, self.embed_dim)  # (B, H, Tq, Dh) -> (B, Tq, E)
         output = self.out_proj(context)  # (B, Tq, E)

@@ -277,7 +277,7 @@ class TransformerDecoderLayer(_ResidualBlock):
             made = ("without memory_dim: pass no" if self.memory_attn is None
                     else f"with memory_dim {self.memory_dim}: pass a")
             fail(self.op, (ValueError, f"this layer was made {made} memory"), x=x, memory=memory)
-        x, weights = self._residual(x, lambda h: self._causal_attention(h, cache), self.attention_norm,
+        x, weights = self._residual(x, lambda h: self._causal_attention(h, cache, need_weights), self.attention_norm,
                                     self.attention_dropout)
         if memory is not None:
             x, memory_weights = self._residual(
@@ -288,7 +288,7 @@ class TransformerDecoderLayer(_ResidualBlock):
             return x
         return (x, weights) if memory is None else (x, weights, memory_weights)
 
-    def _causal_attention(self, x, cache):
+    def _causal_attention(self, x, cache, need_weights):
         attention = self.self_attn
         batch, length = x.shape[:2]
         queries, keys, values = (
@@ -297,9 +297,10 @@ class TransformerDecoderLayer(_ResidualBlock):
         if cache is not None:
             keys, values = cache.extend(keys, values)  # (B, H, Tc + T, Dh)
         # is_causal aligns the T queries with the last T keys: query i sees the cache and the new keys up to i.
-        context, weights = scaled_dot_product_attention(
+        context = scaled_dot_product_attention(
             queries, keys, values, is_causal=True, dropout_p=attention.dropout if self.training else 0.0,
-            rng=attention.rng, return_weights=True)  # (B, H, T, Dh), (B, H, T, Tk)
+            rng=attention.rng, return_weights=need_weights)  # (B, H, T, Dh), and the weights (B, H, T, Tk)
+        context, weights = context if need_weights else (context, None)
         context = context.swapaxes(1, 2).reshape(batch, length, self.d_model)  # (B, H, T, Dh) -> (B, T, D)
         return attention.out_proj(context), weights
 

@@ -81,10 +81,18 @@ def exp_scratch(size, dtype):
 def exp_row_inplace(row, numbers, bits):
     """row[j] = exp(row[j]) for a 1-D row of values <= 0; returns the sum of the exps, added up in the last pass
     (softmax, log_softmax and cross-entropy need it). `bits` comes from exp_scratch(len(row), row.dtype)."""
+    return exp_shifted_row_inplace(row, numbers.zero, numbers, bits)
+
+
+@jit(fastmath=FASTMATH)
+def exp_shifted_row_inplace(row, shift, numbers, bits):
+    """row[j] = exp(row[j] - shift), for row[j] - shift <= 0 (up to rounding: a few ulps above 0 are fine); returns
+    the sum. The subtraction happens inside the loop, so a caller saves a pass over the row."""
     powers = bits.view(row.dtype)
     for j in range(row.shape[0]):
-        above = row[j] > numbers.exp_low
-        x = max(row[j], numbers.exp_low)
+        x = row[j] - shift
+        above = x > numbers.exp_low
+        x = max(x, numbers.exp_low)
         n = np.floor(x * numbers.inv_ln2 + numbers.half)
         r = (x - n * numbers.ln2_high) - n * numbers.ln2_low
         poly = numbers.taylor[0]

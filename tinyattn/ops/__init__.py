@@ -4,6 +4,7 @@ Grouped by kind: elementwise, reduce, softmax (softmax, log_softmax, logsumexp),
 (layer_norm), recurrent (GRU and LSTM cells and sequences), linalg, shape, index, and logic (the operations without
 a gradient). ``tinyattn.primitive.REGISTRY`` lists every differentiable one by name.
 """
+from tinyattn.ops.attention import fused_attention
 from tinyattn.ops.elementwise import (
     abs,
     add,
@@ -36,8 +37,9 @@ from tinyattn.ops.softmax import log_softmax, logsumexp, softmax
 
 __all__ = [
     "abs", "add", "argmax", "argmin", "astype", "binary_cross_entropy_with_logits", "broadcast_to", "clip", "compare",
-    "concatenate", "cross_entropy", "embedding", "exp", "expand_dims", "gather", "getitem", "gru_cell", "gru_sequence",
-    "layer_norm", "log", "log_softmax", "logical_not", "logsumexp", "lstm_cell", "lstm_sequence",
+    "concatenate", "cross_entropy", "embedding", "exp", "expand_dims", "fused_attention", "gather", "getitem",
+    "gru_cell", "gru_sequence", "layer_norm", "log", "log_softmax", "logical_not", "logsumexp", "lstm_cell",
+    "lstm_sequence",
     "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg", "power", "relu", "reshape", "sigmoid",
     "softmax", "sqrt", "squeeze", "stack", "sub", "sum", "swapaxes", "take", "tanh", "transpose", "truediv", "var",
     "where",

@@ -9,6 +9,8 @@ weights), so one shade means one weight in every picture, and a row that spreads
 positions looks pale. ``vmax=None`` stretches the scale to the largest value shown (relative: the darkest cell is
 the largest weight, whatever it is), ``vmin=None`` starts it at the smallest. Values outside [vmin, vmax] are drawn
 at the nearest end. Hover over an SVG cell or a shaded word to see its exact value.
+``line_chart_svg`` draws something else: lines of measurements against a size (say time and memory against the
+sequence length), on linear or log axes, with a legend and a tooltip on every point.
 
 Input: NumPy arrays, nested lists or tinyattn Tensors (their ``.data``). Output is text: SVG or HTML markup, or lines
 for a terminal; ``save`` writes it. No plotting library: the standard library and NumPy only. Labels and tokens are
@@ -18,11 +20,13 @@ and newlines), since XML cannot carry them and a terminal would obey them.
 from pathlib import Path
 
 from tinyattn.viz._common import PLAIN_SHADES, RESET, SENTENCE_COLOR, WORD_COLOR
+from tinyattn.viz.chart import line_chart_svg
 from tinyattn.viz.svg import head_grid_html, head_grid_svg, heatmap_html, heatmap_svg, html_page
 from tinyattn.viz.text import heatmap_text, highlight_document, highlight_tokens
 
 __all__ = ["head_grid_html", "head_grid_svg", "heatmap_html", "heatmap_svg", "heatmap_text", "highlight_document",
-           "highlight_tokens", "html_page", "save", "PLAIN_SHADES", "RESET", "SENTENCE_COLOR", "WORD_COLOR"]
+           "highlight_tokens", "html_page", "line_chart_svg", "save", "PLAIN_SHADES", "RESET", "SENTENCE_COLOR",
+           "WORD_COLOR"]
 
 
 def save(text, path):

@@ -143,3 +143,9 @@ def truncate(text, limit):
     return text if len(text) <= limit else text[:max(limit - 1, 0)] + "…"
 
 
+
+
+def svg_open(width, height):
+    """The opening <svg> tag every picture here starts with: its size, viewBox and font."""
+    size = f'width="{number(width)}" height="{number(height)}" viewBox="0 0 {number(width)} {number(height)}"'
+    return f'<svg xmlns="http://www.w3.org/2000/svg" {size} font-family="monospace" font-size="12" role="img">'

@@ -37,7 +37,7 @@ def heatmap_svg(weights, row_labels=None, column_labels=None, title=None, *, vmi
     width = max(left + columns * cell, left + legend_width, pad + text_width(title or "") * 8.4) + pad
     height = top + rows * cell + (34 if legend else 0) + pad
 
-    parts = [_svg_open(width, height)]
+    parts = [common.svg_open(width, height)]
     if title:
         parts.append(f"<title>{html.escape(common.clean(title))}</title>")
         parts.append(f'<text class="title" x="{number(pad)}" y="{number(pad + 14)}" font-size="14" '
@@ -64,11 +64,6 @@ def _label_margins(row_labels, column_labels, cell):
     rotate = column_label_width > cell - 4
     return (max(text_width(label) for label in row_labels) * CHAR_WIDTH + 8,
             column_label_width + 10 if rotate else 20, rotate)
-
-
-def _svg_open(width, height):
-    size = f'width="{number(width)}" height="{number(height)}" viewBox="0 0 {number(width)} {number(height)}"'
-    return f'<svg xmlns="http://www.w3.org/2000/svg" {size} font-family="monospace" font-size="12" role="img">'
 
 
 def _svg_cells(matrix, shades, row_labels, column_labels, left, top, cell, prefix=""):
@@ -182,7 +177,7 @@ def head_grid_svg(weights, row_labels=None, column_labels=None, layer_names=None
     width = max(head_count * (panel_width + gap) - gap, legend_width, text_width(title or "") * 8.4) + 2 * pad
     height = legend_top - 12 + (34 if legend else 0) + pad
 
-    parts = [_svg_open(width, height)]
+    parts = [common.svg_open(width, height)]
     if title:
         parts.append(f"<title>{html.escape(common.clean(title))}</title>")
         parts.append(f'<text class="title" x="{number(pad)}" y="{number(pad + 14)}" font-size="14" '
