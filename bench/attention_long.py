@@ -9,7 +9,7 @@ unfused path): tinyattn's fused kernel (``F.scaled_dot_product_attention`` witho
 (``return_weights=True``: the (T, T) weights kept), torch's ``scaled_dot_product_attention`` on 4-D inputs (1, 1, T,
 D) (its flash-style CPU kernel), and torch written out, softmax(q k^T / sqrt(D)) v. Times are medians of rounds
 interleaved in one process (so ratios compare like with like). Peak memory is the peak resident set of a separate
-process per system and length (ru_maxrss: imports included, torch's ~0.2 GB with it), after one warm-up run.
+process per system and length (VmHWM: imports included, torch's ~0.2 GB with it), after one warm-up run.
 
 The floor: the products of the fused forward and backward (two in the forward, five in the backward, with the
 recomputation) are 14 T^2 D flops; divided by the rate this machine reaches on the kernel's block product ((B, D) @
@@ -148,7 +148,20 @@ def worker(name, length):
     arrays = inputs(length)
     run(*arrays)
     run(*arrays)
-    print(json.dumps({"peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(json.dumps({"peak_mib": high_water_mib()}))
+
+
+def high_water_mib():
+    """This process's peak resident set, MiB: VmHWM from /proc (reset by exec, unlike ru_maxrss on Linux, which a
+    child started by fork + exec inherits from its parent), or ru_maxrss where /proc is missing."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def targets(names, length, rounds):

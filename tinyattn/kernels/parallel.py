@@ -58,10 +58,10 @@ def workers(count):
     return wanted if wanted > 1 and _blas_controller() is not None else 1
 
 
-def spread(run, items):
+def spread(run, items, count=None):
     """run(items dealt to worker w, w) for each worker w, at once; returns when all are done (re-raising the first
-    error)."""
-    count = workers(len(items))
+    error). `count`: the workers to use, when the caller already chose them with ``workers``."""
+    count = workers(len(items)) if count is None else count
     if count == 1:
         run(items, 0)
         return
