@@ -8,8 +8,10 @@ Systems, each checked first (T = 1,000, output and the three gradients within fl
 unfused path): tinyattn's fused kernel (``F.scaled_dot_product_attention`` without weights), tinyattn's unfused path
 (``return_weights=True``: the (T, T) weights kept), torch's ``scaled_dot_product_attention`` on 4-D inputs (1, 1, T,
 D) (its flash-style CPU kernel), and torch written out, softmax(q k^T / sqrt(D)) v. Times are medians of rounds
-interleaved in one process (so ratios compare like with like). Peak memory is the peak resident set of a separate
-process per system and length (VmHWM: imports included, torch's ~0.2 GB with it), after one warm-up run.
+interleaved in one process (so ratios compare like with like); for the targets each timed run follows an untimed run
+of the same system (``--no-settle``: right after another system's, whose spinning threads it then competes with).
+Peak memory is the peak resident set of a separate process per system and length (VmHWM: imports included, torch's
+~0.2 GB with it), after one warm-up run.
 
 The floor: the products of the fused forward and backward (two in the forward, five in the backward, with the
 recomputation) are 14 T^2 D flops; divided by the rate this machine reaches on the kernel's block product ((B, D) @
@@ -101,8 +103,10 @@ def check(names, length=1000):
                 raise AssertionError(f"{name}: {label} differs from tinyattn's unfused path ({problem})")
 
 
-def timed(names, length, rounds):
-    """{name: [seconds per round]}, rounds interleaved, one warm-up run each first."""
+def timed(names, length, rounds, settle):
+    """{name: [seconds per round]}, rounds interleaved, one warm-up run each first. With `settle`, each timed run
+    follows an untimed run of the same system, so that threads the previous system left spinning (torch's OpenMP
+    pool, OpenBLAS's workers) are its own: without it, each system pays for its predecessor's."""
     arrays = inputs(length)
     runs = {name: runner(name) for name in names}
     for name in names:
@@ -111,6 +115,8 @@ def timed(names, length, rounds):
     for round_index in range(rounds):
         order = names[round_index % len(names):] + names[:round_index % len(names)]
         for name in order:
+            if settle:
+                runs[name](*arrays)
             samples[name].append(common.time_call(runs[name], *arrays))
     return samples
 
@@ -164,13 +170,14 @@ def high_water_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def targets(names, length, rounds):
-    samples = timed(names, length, rounds)
+def targets(names, length, rounds, settle):
+    samples = timed(names, length, rounds, settle)
     median = {name: statistics.median(values) for name, values in samples.items()}
     rate, workers = block_rate()
     flops = 14 * length * length * SIZE
     floor = flops / (rate * 1e9)
-    print(f"\nT = {length:,}, D = {SIZE}, float32, forward + backward; median of {rounds} interleaved rounds. "
+    print(f"\nT = {length:,}, D = {SIZE}, float32, forward + backward; median of {rounds} interleaved rounds"
+          f"{', each timed run after an untimed one of the same system' if settle else ''}. "
           f"Block {kernels.BLOCK}, {workers} worker(s); block product {rate:.0f} GFLOP/s on all workers; floor "
           f"14 T^2 D / rate = {floor:.2f} s.\n")
     rows = []
@@ -195,7 +202,7 @@ def scaling(names, lengths, fused_alone, rounds):
     rows = []
     for length in lengths + fused_alone:
         present = [name for name in names if "causal" not in name and (length in lengths or name == "tinyattn fused")]
-        samples = timed(present, length, rounds)
+        samples = timed(present, length, rounds, settle=False)
         row = [f"{length:,}"]
         for name in [name for name in names if "causal" not in name]:
             if name not in present:
@@ -213,6 +220,9 @@ def scaling(names, lengths, fused_alone, rounds):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=common.description(__doc__))
     parser.add_argument("--quick", action="store_true", help="T = 4,096 for the targets, scaling to 4,096")
+    parser.add_argument("--no-settle", action="store_true", help="time each target run right after another system's "
+                        "(default: after an untimed run of its own)")
+    parser.add_argument("--no-scaling", action="store_true", help="the targets only")
     parser.add_argument("--worker", nargs=2, metavar=("SYSTEM", "T"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -223,11 +233,12 @@ def main(argv=None):
     print(common.environment_line([f"TINYATTN_THREADS workers {parallel.workers(1000)}"], blas=True, separator=", "))
     print("All systems gave tinyattn's unfused output and gradients at T = 1,000 before timing (rtol 1e-3).")
     target_names = [name for name in names if name != "tinyattn unfused"]
+    targets(target_names, 4096 if args.quick else 16384, rounds=3, settle=not args.no_settle)
+    if args.no_scaling:
+        return
     if args.quick:
-        targets(target_names, 4096, rounds=3)
         scaling(names, [256, 1024, 4096], [], rounds=3)
     else:
-        targets(target_names, 16384, rounds=3)
         scaling(names, [256, 1024, 4096, 16384], [65536], rounds=1)
 
 
