@@ -35,13 +35,15 @@ def kernel_inputs(draw, dtype):
 
 
 @contextlib.contextmanager
-def threads_from(scores):
-    """Blocks shared between threads from `scores` per call on (0: always, when threads are available)."""
-    saved, kernels.PARALLEL_SCORES = kernels.PARALLEL_SCORES, scores
+def kernel_setting(name, value):
+    """tinyattn.kernels.attention's module constant `name` (BLOCK, PARALLEL_SCORES) set to `value` inside the
+    with-block: Hypothesis draws it, so a pytest fixture (reset once per test, not per example) will not do."""
+    saved = getattr(kernels, name)
+    setattr(kernels, name, value)
     try:
         yield
     finally:
-        kernels.PARALLEL_SCORES = saved
+        setattr(kernels, name, saved)
 
 
 @pytest.mark.parametrize("dtype, tolerance", [(np.float64, 1e-12), (np.float32, 2e-5)])
@@ -51,7 +53,8 @@ def test_the_numba_steps_equal_the_numpy_reference(dtype, tolerance, data, threa
     # Threaded: one head's key blocks shared between workers (a dq each), or whole groups of heads per worker.
     q, k, v, grad, bias, causal, block = data.draw(kernel_inputs(dtype))
     out, lse = kernels.forward_reference(q, k, v, 0.7, causal, bias, block)
-    with threads_from(0 if threaded else kernels.PARALLEL_SCORES):
+    # PARALLEL_SCORES 0: blocks shared between threads whenever threads are available.
+    with kernel_setting("PARALLEL_SCORES", 0 if threaded else kernels.PARALLEL_SCORES):
         fast_out, fast_lse = kernels.forward_numba(q, k, v, 0.7, causal, bias, block)
         fast_grads = kernels.backward_numba(q, k, v, out, lse, grad, 0.7, causal, bias, block)
     np.testing.assert_allclose(fast_out, out, rtol=tolerance, atol=tolerance)
@@ -106,22 +109,12 @@ def _attention(q, k, v, mask, causal, grad, fused, dtype):
 @settings(max_examples=80, deadline=None)
 @given(problem=attention_problem(), block=st.integers(1, 5))
 def test_the_fused_path_equals_the_unfused_one_for_every_mask(dtype, tolerance, problem, block):
-    with block_size(block):
+    with kernel_setting("BLOCK", block):  # the default block is larger than these inputs
         fused = _attention(*problem, fused=True, dtype=dtype)
     unfused = _attention(*problem, fused=False, dtype=dtype)
     for name, got, want in zip(["output", "dq", "dk", "dv"], fused, unfused, strict=True):
         assert np.all(np.isfinite(got)), name
         np.testing.assert_allclose(got, want, rtol=tolerance, atol=tolerance, err_msg=name)
-
-
-@contextlib.contextmanager
-def block_size(block):
-    """The kernel's block size set to `block` inside the with-block (the default is too large for small inputs)."""
-    saved, kernels.BLOCK = kernels.BLOCK, block
-    try:
-        yield
-    finally:
-        kernels.BLOCK = saved
 
 
 def test_a_query_with_no_key_gets_zeros_and_zero_gradients_and_nan_padding_stays_out():

@@ -6,7 +6,8 @@ Need"), written with the primitives: the function behind ``F.scaled_dot_product_
     output  = weights @ value                            (..., Tq, Dv)
 
 It lives beside the primitives, not in ``tinyattn.attention``, so that ``tinyattn.functional`` can offer it without
-loading the attention package (it imports only ops, the Tensor, errors and random).
+loading the attention package (it imports only ops, the Tensor, errors and random). Without weights to return it
+hands the work to the fused kernel, ``tinyattn.ops.fused_attention``.
 """
 import math
 
@@ -46,6 +47,10 @@ def scaled_dot_product_attention(query, key, value, mask=None, is_causal=False, 
 
     `dropout_p` zeroes each weight with that probability and scales the rest by 1 / (1 - dropout_p) (Srivastava et
     al., 2014), drawing from `rng` (tinyattn.random); 0 (the default) draws nothing. Pass 0 outside training.
+
+    Two paths, one result: without `return_weights` and dropout, in float32 or float64, the fused kernel runs
+    (``tinyattn.ops.fused_attention``: block by block, no (Tq, Tk) array kept for the backward, the causal mask an
+    index rule); otherwise the formula above, from the primitives. Tests hold the two equal.
     """
     query, key, value, mask = _checked(query, key, value, mask, is_causal, scale, dropout_p)
     size, queries, keys = query.shape[-1], query.shape[-2], key.shape[-2]
