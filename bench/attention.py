@@ -25,8 +25,9 @@ float32, each row with its ratio tinyattn / torch per round: ``F.scaled_dot_prod
 (4, 16, T, D) (the fused kernel) against torch's 4-D sdpa and torch written out;
 ``MultiHeadAttention(256, 4)`` self-attention on x (8, 128, 256) against ``nn.MultiheadAttention(256, 4,
 batch_first=True)``; ``TransformerEncoderLayer(256, 4, 1024, dropout=0.0)`` (post-norm, relu) against torch's, with
-tinyattn's weights copied into torch. Outputs and input gradients must agree (and the sdpa's equal the NumPy floor)
-before timing; each timed run follows one untimed run of the same system (``settle=1``).
+tinyattn's weights copied into torch through ``Module.torch_state_dict``. Outputs and input gradients must agree
+(and the sdpa's equal the NumPy floor) before timing; each timed run follows one untimed run of the same system
+(``settle=1``).
 
 GFLOP/s counts the six matrix multiplies only: 4 B H T^2 D for the two of the forward and 8 B H T^2 D for the
 four of the backward (softmax and the elementwise work are not counted).
@@ -412,26 +413,11 @@ class TorchLayer(common.TorchLeafSystem):
         self.out = self.function(*self.leaves)
 
 
-def copy_attention(mine, theirs):
-    """tinyattn MultiHeadAttention weights into torch nn.MultiheadAttention: Linear weights (in, out) -> (out, in),
-    q, k, v packed into in_proj_weight (3E, E) and in_proj_bias (3E,)."""
+def copy_weights(mine, theirs):
+    """tinyattn's weights into torch's twin of the module, through the bridge (``Module.torch_state_dict``)."""
     import torch
 
-    projections = (mine.query_proj, mine.key_proj, mine.value_proj)
-    with torch.no_grad():
-        theirs.in_proj_weight.copy_(torch.from_numpy(np.concatenate([p.weight.data.T for p in projections])))
-        theirs.in_proj_bias.copy_(torch.from_numpy(np.concatenate([p.bias.data for p in projections])))
-        copy_linear(mine.out_proj, theirs.out_proj)
-
-
-def copy_linear(mine, theirs):
-    """tinyattn Linear (weight (in, out)) or LayerNorm into its torch counterpart (weight (out, in) for Linear)."""
-    import torch
-
-    with torch.no_grad():
-        weight = mine.weight.data
-        theirs.weight.copy_(torch.from_numpy(np.ascontiguousarray(weight.T if weight.ndim == 2 else weight)))
-        theirs.bias.copy_(torch.from_numpy(mine.bias.data))
+    theirs.load_state_dict({name: torch.from_numpy(array) for name, array in mine.torch_state_dict().items()})
 
 
 def layer_pairs(inputs):
@@ -457,15 +443,10 @@ def layer_pairs(inputs):
         print(f"skipped torch: {type(error).__name__}: {error}")
         return [(system, None) for system in mine[1:]]
     torch_attention = torch.nn.MultiheadAttention(LAYER_SHAPE[-1], LAYER_HEADS, batch_first=True)
-    copy_attention(attention, torch_attention)
+    copy_weights(attention, torch_attention)
     torch_encoder = torch.nn.TransformerEncoderLayer(LAYER_SHAPE[-1], LAYER_HEADS, FEEDFORWARD, dropout=0.0,
                                                      batch_first=True)
-    copy_attention(encoder.self_attn, torch_encoder.self_attn)
-    for source, target in ((encoder.feedforward.expand, torch_encoder.linear1),
-                           (encoder.feedforward.contract, torch_encoder.linear2),
-                           (encoder.attention_norm, torch_encoder.norm1),
-                           (encoder.feedforward_norm, torch_encoder.norm2)):
-        copy_linear(source, target)
+    copy_weights(encoder, torch_encoder)
     sdpa = torch_systems(inputs)
     theirs = [
         TorchLayer("torch sdpa, 4-D (4, 16, T, D)", sdpa[1].attention, heads[:3], heads[3]),

@@ -67,6 +67,7 @@ class _ResidualBlock(Module):
     with a layer norm after it (post-norm) or before it (pre-norm, `norm_first`)."""
 
     op = "_ResidualBlock"
+    memory_attn = None  # a decoder layer made with memory_dim has attention to a memory too
 
     def __init__(self, d_model, num_heads, dim_feedforward, dropout, norm_first, activation, dtype, rng):
         super().__init__()
@@ -122,7 +123,7 @@ class _ResidualBlock(Module):
         """torch.nn.TransformerEncoderLayer's names (and TransformerDecoderLayer's for a layer with memory)."""
         children = [("self_attn", "self_attn")]
         norms = ["attention_norm", "feedforward_norm"]
-        if getattr(self, "memory_attn", None) is not None:
+        if self.memory_attn is not None:
             children.append(("multihead_attn", "memory_attn"))
             norms.insert(1, "memory_norm")
         children += [("linear1", "feedforward.expand"), ("linear2", "feedforward.contract")]

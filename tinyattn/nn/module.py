@@ -190,10 +190,7 @@ class Module:
         """Torch's name -> a copy of each array in torch's layout: what ``torch_model.load_state_dict`` takes (after
         ``torch.from_numpy``) for the same model built in torch. Linear weights are transposed, GRU/LSTM weights
         too, MultiHeadAttention's projections packed; see tinyattn.nn.torch_layout for every difference."""
-        layout = self._checked_torch_layout()
-        return OrderedDict(
-            (entry.torch_name, entry.to_torch(*(torch_layout.array_at(self, name) for name in entry.names)))
-            for entry in layout)
+        return OrderedDict((entry.torch_name, array) for entry, array in self._torch_arrays())
 
     def load_torch_state_dict(self, state, strict=True):
         """Copy the arrays of a torch state dict (torch's names and layouts, NumPy arrays or anything np.asarray
@@ -202,15 +199,14 @@ class Module:
         All or nothing, with the errors and the strict=False result of ``load_state_dict``: missing and unexpected
         names are torch's, and a mis-shaped array is reported with torch's shape for it."""
         owner = f"load_torch_state_dict into {type(self).__name__}"
-        layout = self._checked_torch_layout()
-        missing = [entry.torch_name for entry in layout if entry.torch_name not in state]
-        expected = {entry.torch_name for entry in layout}
+        pairs = self._torch_arrays()  # (entry, this model's array in torch's layout): the shape and dtype to expect
+        missing = [entry.torch_name for entry, _ in pairs if entry.torch_name not in state]
+        expected = {entry.torch_name for entry, _ in pairs}
         unexpected = [name for name in state if name not in expected]
         values, misshaped, unconvertible = {}, [], []
-        for entry in layout:
+        for entry, target in pairs:
             if entry.torch_name not in state:
                 continue
-            target = entry.to_torch(*(torch_layout.array_at(self, name) for name in entry.names))
             try:
                 value = restored_array(state[entry.torch_name], target.dtype, entry.torch_name)
             except DTypeError as error:
@@ -221,7 +217,7 @@ class Module:
                 continue
             values.update(zip(entry.names, entry.from_torch(value), strict=True))
         _raise_problems(owner, strict, missing, unexpected, misshaped, unconvertible)
-        own_names = set(self.state_dict())  # a shared parameter is loaded once, under its first name
+        own_names = set(self._state_names())  # a shared parameter is loaded once, under its first name
         self.load_state_dict({name: value for name, value in values.items() if name in own_names}, strict=False)
         return IncompatibleKeys(missing, unexpected)
 
@@ -235,14 +231,21 @@ class Module:
         under its own name."""
         return [(name, name) for name in self._modules]
 
-    def _checked_torch_layout(self):
+    def _torch_arrays(self):
+        """(torch_layout.Entry, its array in torch's layout) for every entry of this module's layout, after checking
+        that the layout covers every parameter and buffer."""
         layout = self._torch_layout()
         covered = {name for entry in layout for name in entry.names}
-        uncovered = [name for name in self.state_dict() if name not in covered]
+        uncovered = [name for name in self._state_names() if name not in covered]
         if uncovered:
             raise NotImplementedError(f"{type(self).__name__}: no torch layout for {', '.join(uncovered)} "
                                       f"(a _torch_children or _torch_layout leaves them out)")
-        return layout
+        return [(entry, entry.to_torch(*(torch_layout.array_at(self, name) for name in entry.names)))
+                for entry in layout]
+
+    def _state_names(self):
+        """The keys of state_dict, in order, without copying any array."""
+        return [name for name, _ in self.named_parameters()] + [name for name, _ in self.named_buffers()]
 
     # ----- printing -------------------------------------------------------------------------------------------------
     def extra_repr(self):
