@@ -1,5 +1,6 @@
 """Attention mechanisms: scores, the attention step, encoder-decoder attention, learned-context attention (HAN),
-self-attention (scaled dot-product, multi-head) and positions (sinusoidal, learned, rotary).
+self-attention (scaled dot-product, multi-head), hard attention (sampled positions) and positions (sinusoidal,
+learned, rotary).
 
     from tinyattn.attention import attend, AdditiveScore
 
@@ -13,6 +14,7 @@ from tinyattn.attention.attend import attend
 from tinyattn.attention.context import ContextAttention, StructuredSelfAttention, attention_penalty
 from tinyattn.attention.decoders import BahdanauDecoder, Decoder, DecoderState, LuongDecoder, PlainDecoder
 from tinyattn.attention.han import HierarchicalAttentionNetwork
+from tinyattn.attention.hard import HardAttention, HardAttentionOutput
 from tinyattn.attention.language_model import CausalTransformerLM
 from tinyattn.attention.local import PositionPredictor, gaussian, local_attend, window_mask
 from tinyattn.attention.positional import (
@@ -44,6 +46,7 @@ from tinyattn.scaled_dot_product import scaled_dot_product_attention
 
 __all__ = [
     "attend", "Score", "DotScore", "ScaledDotScore", "GeneralScore", "AdditiveScore", "LocationScore", "make_score",
+    "HardAttention", "HardAttentionOutput",
     "ContextAttention", "StructuredSelfAttention", "attention_penalty", "HierarchicalAttentionNetwork",
     "Seq2SeqEncoder", "Seq2Seq", "Decoder", "DecoderState", "PlainDecoder", "BahdanauDecoder", "LuongDecoder",
     "PositionPredictor", "window_mask", "gaussian", "local_attend",
