@@ -55,11 +55,11 @@ class Categorical:
             if mask.dtype != np.bool_:
                 raise DTypeError(f"Categorical: mask must be boolean (True = may be chosen); got "
                                  f"{_described(logits=logits, mask=mask)}")
-            if not _broadcasts_to(mask.shape, logits.shape):
+            if not broadcasts_to(mask.shape, logits.shape):
                 raise ShapeError(f"Categorical: mask does not broadcast to the logits; got "
                                  f"{_described(logits=logits, mask=mask)}")
         allowed = np.ones(logits.shape, bool) if mask is None else np.broadcast_to(mask, logits.shape)
-        if not np.isfinite(logits.data[allowed]).all():
+        if not np.isfinite(logits.data if mask is None else logits.data[allowed]).all():
             raise ValueError(f"Categorical: logits must be finite where the mask allows a position (leave a position "
                              f"out with mask=False, not with -inf or NaN); got {_described(logits=logits, mask=mask)}")
         self.logits, self.mask, self.allowed = logits, mask, allowed
@@ -189,7 +189,7 @@ class Normal:
             raise DTypeError(f"Normal: loc must be float32 or float64; got {_described(loc=loc, scale=scale)}")
         # A number or array takes loc's dtype (a Python 0.5 must not make a float32 distribution float64).
         scale = scale if isinstance(scale, Tensor) else Tensor(np.asarray(scale, loc.dtype))
-        if not _broadcasts_to(scale.shape, loc.shape):
+        if not broadcasts_to(scale.shape, loc.shape):
             raise ShapeError(f"Normal: scale must broadcast to loc; got {_described(loc=loc, scale=scale)}")
         if not np.isfinite(loc.data).all():
             raise ValueError(f"Normal: loc must be finite; got {_described(loc=loc, scale=scale)}")
@@ -265,7 +265,8 @@ def _count(op, k):
     return int(k)
 
 
-def _broadcasts_to(shape, target):
+def broadcasts_to(shape, target):
+    """Whether an array of `shape` broadcasts to `target` without changing it (the rule for masks and rewards)."""
     try:
         return np.broadcast_shapes(shape, target) == tuple(target)
     except ValueError:

@@ -21,6 +21,7 @@ gradient is biased but has low variance (Jang, Gu & Poole 2016; Maddison, Mnih &
 import numpy as np
 
 import tinyattn.functional as F
+from tinyattn.distributions import broadcasts_to
 from tinyattn.errors import DTypeError, ShapeError
 from tinyattn.nn.layers import Linear
 from tinyattn.nn.module import Module
@@ -56,7 +57,7 @@ def reinforce(log_prob, reward, baseline=None, entropy=None, entropy_weight=0.0,
     surrogate = -(log_prob * advantage)  # (...)
     if entropy is not None and entropy_weight:
         entropy = as_tensor(entropy)
-        if not _broadcasts_to(entropy.shape, log_prob.shape):
+        if not broadcasts_to(entropy.shape, log_prob.shape):
             raise ShapeError(f"{op}: entropy {entropy.shape} does not broadcast to log_prob {log_prob.shape}")
         surrogate = surrogate - entropy * log_prob.dtype.type(entropy_weight)
     if reduction == "none":
@@ -70,20 +71,13 @@ def _constant(op, name, value, like):
     if array.dtype.kind not in "biuf":
         raise DTypeError(f"{op}: {name} must be numbers; got {name} {array.shape} {array.dtype}, log_prob "
                          f"{like.shape} {like.dtype}")
-    if not _broadcasts_to(array.shape, like.shape):
+    if not broadcasts_to(array.shape, like.shape):
         raise ShapeError(f"{op}: {name} must broadcast to log_prob's shape (one per draw); got {name} {array.shape} "
                          f"{array.dtype}, log_prob {like.shape} {like.dtype}")
     if not np.isfinite(array).all():
         raise ValueError(f"{op}: {name} holds {int((~np.isfinite(array)).sum())} NaN or inf values; got {name} "
                          f"{array.shape} {array.dtype}, log_prob {like.shape} {like.dtype}")
     return array.astype(like.dtype, copy=False)
-
-
-def _broadcasts_to(shape, target):
-    try:
-        return np.broadcast_shapes(shape, target) == tuple(target)
-    except ValueError:
-        return False
 
 
 # ----- baselines ---------------------------------------------------------------------------------------------------
