@@ -174,6 +174,27 @@ def resolve_rounds(args, rounds, warmup):
     return args
 
 
+def parse_kernel_arguments(doc, argv=None):
+    """The command line of a kernel against its reference: --rounds (20; 5 quick) and --warmup (2; 1 quick), both at
+    least 1, since the first call compiles and is never timed."""
+    parser = new_parser(doc)
+    add_round_arguments(parser, rounds=(20, 5), warmup=(2, 1), what="of each side, the warm-up at least 1,")
+    args = resolve_rounds(parser.parse_args(argv), rounds=(20, 5), warmup=(2, 1))
+    if args.rounds < 1 or args.warmup < 1:
+        parser.error("--rounds and --warmup must be at least 1")
+    return args
+
+
+def numba_version():
+    """'Numba 0.x', or 'Numba not installed' (read from the package metadata: Numba itself is not imported)."""
+    import importlib.metadata
+
+    try:
+        return f"Numba {importlib.metadata.version('numba')}"
+    except importlib.metadata.PackageNotFoundError:
+        return "Numba not installed"
+
+
 def description(doc):
     """An argparse description: the first paragraph of a module's docstring."""
     return doc.split("\n\n")[0]

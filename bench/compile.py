@@ -95,6 +95,11 @@ INPUTS = {
     "layer_norm.layer_norm_backward": lambda dtype, rng: (
         (_scores(dtype, rng), _scores(dtype, rng), rng.normal(size=ROWS).astype(dtype),
          rng.uniform(0.5, 2.0, ROWS).astype(dtype), rng.normal(size=WIDTH).astype(dtype)), {}),
+    "glimpse.glimpse_forward": lambda dtype, rng: (
+        (rng.normal(size=(2, 1, WIDTH, WIDTH)).astype(dtype), rng.integers(-3, WIDTH, (2, 2, 2)), 2), {}),
+    "glimpse.glimpse_backward": lambda dtype, rng: (
+        (rng.normal(size=(2, 2, 1, 2, 2)).astype(dtype), rng.integers(-3, WIDTH, (2, 2, 2)), (2, 1, WIDTH, WIDTH)),
+        {}),
     "scatter.scatter_add_rows": lambda dtype, rng: (
         (rng.normal(size=(ROWS, WIDTH)).astype(dtype), rng.integers(0, ROWS, 2 * ROWS),
          rng.normal(size=(2 * ROWS, WIDTH)).astype(dtype)), {}),

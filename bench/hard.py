@@ -54,7 +54,6 @@ and whether tinyattn's Numba kernels (softmax, log_softmax) ran.
     python bench/hard.py --quick       # 5,000 estimates each; 5 rounds
     python bench/hard.py --threads 1   # one OpenBLAS thread: steadier on a busy machine
 """
-import importlib.metadata
 import statistics
 
 import numpy as np
@@ -323,11 +322,7 @@ def parse_args(argv=None):
 
 def numba_note():
     """'Numba 0.x, kernels on' (or the NumPy references), asked after tinyattn's first kernel call decided."""
-    try:
-        version = f"Numba {importlib.metadata.version('numba')}"
-    except importlib.metadata.PackageNotFoundError:
-        version = "Numba not installed"
-    return f"{version}, tinyattn kernels {'Numba' if numba_enabled() else 'NumPy references'}"
+    return f"{common.numba_version()}, tinyattn kernels {'Numba' if numba_enabled() else 'NumPy references'}"
 
 
 def main(argv=None):

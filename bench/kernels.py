@@ -275,12 +275,7 @@ def print_verdicts(cases, summary):
 
 
 def parse_args(argv=None):
-    parser = common.new_parser(__doc__)
-    common.add_round_arguments(parser, rounds=(20, 5), warmup=(2, 1), what="of each side, the warm-up at least 1,")
-    args = common.resolve_rounds(parser.parse_args(argv), rounds=(20, 5), warmup=(2, 1))
-    if args.rounds < 1 or args.warmup < 1:  # the first call compiles: never time it
-        parser.error("--rounds and --warmup must be at least 1")
-    return args
+    return common.parse_kernel_arguments(__doc__, argv)
 
 
 def main(argv=None):

@@ -656,6 +656,57 @@ def layer_norm_kernel_inputs(draw, max_rows=6, max_size=40):
     return x, weight, bias, draw(st.sampled_from([1e-5, 1e-2]))
 
 
+# ----- the glimpse sensor -----------------------------------------------------------------------------------------
+def dyadic_arrays(shape):
+    """A float64 array of `shape` whose elements are multiples of 1/8 in [-8, 8]: sums of up to 16 of them, and their
+    halves and quarters, are exact in float32 as in float64, in any order."""
+    return arrays(shape, elements=st.integers(-64, 64).map(lambda eighths: eighths / 8))
+
+
+@st.composite
+def glimpse_corner_arrays(draw, batch, scales, size, image_size):
+    """Top-left corners (B, S, 2) int64 of glimpse patches of side size * 2**s in an image of `image_size` (H, W):
+    each coordinate anywhere from a side's length before the image (the patch fully outside) to past its far edge,
+    so patches lie inside, across either border, around the whole image, or fully outside on any side."""
+    corners = np.empty((batch, scales, 2), np.int64)
+    for b in range(batch):
+        for s in range(scales):
+            side = size * 2**s
+            for axis in (0, 1):
+                corners[b, s, axis] = draw(st.integers(-side - 1, image_size[axis] + 1))
+    return corners
+
+
+@st.composite
+def glimpse_inputs(draw):
+    """images (B, C, H, W) and, as params, corners (B, S, 2) int64 (see glimpse_corner_arrays) and a patch size:
+    B and C up to 2, H and W up to 5, size 1..3 (odd and even), S = 1..3 scales."""
+    batch, channels = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    image_size = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
+    size, scales = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    corners = draw(glimpse_corner_arrays(batch, scales, size, image_size))
+    return OpInputs((draw(arrays((batch, channels, *image_size))),), {"corners": corners, "size": size})
+
+
+@st.composite
+def glimpse_kernel_inputs(draw):
+    """(images, corners, size, grad) for the glimpse kernels: float32 or float64 images (B, C, H, W) with B and C in
+    1..3 and H and W in 1..9, in any layout; int64 or int32 corners (B, S, 2), S = 1..3, contiguous, strided or
+    read-only; a size in 1..4; and an upstream gradient (B, S, C, size, size) of the images' dtype in any layout.
+    Values are dyadic (see dyadic_arrays), so kernel and reference must agree exactly."""
+    dtype = draw(st.sampled_from(KERNEL_DTYPES))
+    batch, channels = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    image_size = (draw(st.integers(1, 9)), draw(st.integers(1, 9)))
+    size, scales = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    images = laid_out(draw(dyadic_arrays((batch, channels, *image_size))).astype(dtype),
+                      draw(st.sampled_from(LAYOUTS)))
+    corners = laid_out(draw(glimpse_corner_arrays(batch, scales, size, image_size)).astype(
+        draw(st.sampled_from([np.int64, np.int32]))), draw(st.sampled_from(["contiguous", "strided", "read-only"])))
+    grad = laid_out(draw(dyadic_arrays((batch, scales, channels, size, size))).astype(dtype),
+                    draw(st.sampled_from(LAYOUTS)))
+    return images, corners, size, grad
+
+
 # ----- comparisons shared by several test modules -----------------------------------------------------------------
 def assert_same_values_and_gradients(op_out, composite_out, op_leaves, composite_leaves, upstream, rtol=1e-10):
     """An op and the same formula written with other ops give the same values, and (after backward with `upstream`)

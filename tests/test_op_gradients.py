@@ -115,6 +115,9 @@ ROWS = [
         ta.ops.lstm_sequence),
     Row("lstm_sequence-no-bias", "lstm_sequence", S.recurrent_sequence_inputs("lstm", bias=False),
         lambda *inputs, **params: ta.ops.lstm_sequence(*inputs, None, **params)),
+    # the glimpse sensor: patches inside, across borders and fully outside, pooled at 1..3 scales (the corners are
+    # params: only the images are differentiable)
+    Row("glimpse-scales-borders", "glimpse", S.glimpse_inputs(), ta.ops.glimpse),
     # indexing
     Row("getitem-basic", "getitem", S.basic_index_inputs(), F.getitem),
     Row("getitem-integer-arrays-repeated", "getitem", S.integer_array_index_inputs(), F.getitem),

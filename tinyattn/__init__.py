@@ -8,8 +8,9 @@
     x.grad
 
 ``import tinyattn`` loads the engine only (the Tensor, the operations, gradcheck). The larger parts (``nn``,
-``optim``, ``attention``, ``distributions``, ``estimators``, ``viz``, ``io``, ``functional``) load on first use,
-``ta.nn`` or ``import tinyattn.nn`` alike, so a program that needs a few tensors does not pay for the rest.
+``optim``, ``attention``, ``distributions``, ``estimators``, ``vision``, ``viz``, ``io``, ``functional``) load on
+first use, ``ta.nn`` or ``import tinyattn.nn`` alike, so a program that needs a few tensors does not pay for the
+rest.
 """
 import importlib
 
@@ -32,7 +33,7 @@ __version__ = "0.1.0"
 
 # Loaded on first use: the submodules, and the names that live in one of them.
 _SUBMODULES = (
-    "attention", "distributions", "estimators", "functional", "io", "kernels", "nn", "ops", "optim", "viz",
+    "attention", "distributions", "estimators", "functional", "io", "kernels", "nn", "ops", "optim", "vision", "viz",
 )
 _NAMES_IN = {"save": "io", "load": "io"}
 

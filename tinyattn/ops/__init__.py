@@ -25,6 +25,7 @@ from tinyattn.ops.elementwise import (
     truediv,
     where,
 )
+from tinyattn.ops.glimpse import glimpse
 from tinyattn.ops.index import embedding, gather, getitem, take
 from tinyattn.ops.linalg import matmul
 from tinyattn.ops.logic import argmax, argmin, compare, logical_not
@@ -38,7 +39,7 @@ from tinyattn.ops.softmax import log_softmax, logsumexp, softmax
 __all__ = [
     "abs", "add", "argmax", "argmin", "astype", "binary_cross_entropy_with_logits", "broadcast_to", "clip", "compare",
     "concatenate", "cross_entropy", "embedding", "exp", "expand_dims", "fused_attention", "gather", "getitem",
-    "gru_cell", "gru_sequence", "layer_norm", "log", "log_softmax", "logical_not", "logsumexp", "lstm_cell",
+    "glimpse", "gru_cell", "gru_sequence", "layer_norm", "log", "log_softmax", "logical_not", "logsumexp", "lstm_cell",
     "lstm_sequence",
     "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg", "power", "relu", "reshape", "sigmoid",
     "softmax", "sqrt", "squeeze", "stack", "sub", "sum", "swapaxes", "take", "tanh", "transpose", "truediv", "var",
