@@ -11,6 +11,10 @@ Demos:
                  many human formats to ISO form; accuracy by input length and alignment heatmaps.
     documents    a Hierarchical Attention Network classifies generated reviews and shows which sentences and
                  words it read (HTML highlights).
+    hard         hard attention: one reader trained with soft attention, REINFORCE (no baseline, a moving
+                 average, leave-one-out) and Gumbel-softmax straight-through; steps to 90% and learning curves.
+    glimpses     a recurrent attention model names a hand-written digit in a larger canvas from six glimpses,
+                 against random glimpse places and an MLP; the glimpse paths drawn over the canvases.
     longrange    a GRU and a small Transformer check a token against a key seen up to 200 steps earlier;
                  accuracy by distance, time per step, each head's weights and the attention rollout.
     cost         time and peak memory of attention against sequence length, the unfused path against the

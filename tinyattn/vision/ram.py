@@ -85,7 +85,8 @@ class RecurrentAttentionModel(Module):
     """Mnih et al.'s recurrent attention model (see the module docstring), for images (B, H, W) or (B, C, H, W).
 
     glimpses: how many glimpses T; glimpse_size and scales: each glimpse's patches (``tinyattn.vision.glimpse``);
-    hidden_size: the core GRU's state; location_std: sigma of the Gaussian location policy (fixed);
+    hidden_size: the core GRU's state; location_std: sigma of the Gaussian location policy (not learned; an
+    attribute read at every forward, so a training loop may lower it as the policy settles);
     policy: "learned" (the location network) or "random" (uniform locations: the comparison that shows what the
     learned policy is worth). In evaluation mode the learned policy looks at its means, without noise.
     """

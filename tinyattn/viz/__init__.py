@@ -9,6 +9,7 @@ weights), so one shade means one weight in every picture, and a row that spreads
 positions looks pale. ``vmax=None`` stretches the scale to the largest value shown (relative: the darkest cell is
 the largest weight, whatever it is), ``vmin=None`` starts it at the smallest. Values outside [vmin, vmax] are drawn
 at the nearest end. Hover over an SVG cell or a shaded word to see its exact value.
+``svg_open`` starts an SVG of one's own drawing with the font and size every picture here uses.
 ``line_chart_svg`` draws something else: lines of measurements against a size (say time and memory against the
 sequence length), on linear or log axes, with a legend and a tooltip on every point.
 
@@ -19,14 +20,14 @@ and newlines), since XML cannot carry them and a terminal would obey them.
 """
 from pathlib import Path
 
-from tinyattn.viz._common import PLAIN_SHADES, RESET, SENTENCE_COLOR, WORD_COLOR
+from tinyattn.viz._common import PLAIN_SHADES, RESET, SENTENCE_COLOR, WORD_COLOR, svg_open
 from tinyattn.viz.chart import line_chart_svg
 from tinyattn.viz.svg import head_grid_html, head_grid_svg, heatmap_html, heatmap_svg, html_page
 from tinyattn.viz.text import heatmap_text, highlight_document, highlight_tokens
 
 __all__ = ["head_grid_html", "head_grid_svg", "heatmap_html", "heatmap_svg", "heatmap_text", "highlight_document",
-           "highlight_tokens", "html_page", "line_chart_svg", "save", "PLAIN_SHADES", "RESET", "SENTENCE_COLOR",
-           "WORD_COLOR"]
+           "highlight_tokens", "html_page", "line_chart_svg", "save", "svg_open", "PLAIN_SHADES", "RESET",
+           "SENTENCE_COLOR", "WORD_COLOR"]
 
 
 def save(text, path):
