@@ -185,6 +185,16 @@ def parse_kernel_arguments(doc, argv=None):
     return args
 
 
+def print_kernel_verdicts(cases, summary, goal="faster than the reference", digits=2):
+    """One MET / NOT MET line per case with a target: summary[case.name][2] is its reference / kernel ratio."""
+    for case in cases:
+        if case.target is None:
+            continue
+        ratio = summary[case.name][2]
+        verdict = "MET" if ratio >= case.target else "NOT MET"
+        print(f"Target ({case.name}: kernel at least {case.target:g}x {goal}): {verdict}: {ratio:.{digits}f}x.")
+
+
 def numba_version():
     """'Numba 0.x', or 'Numba not installed' (read from the package metadata: Numba itself is not imported)."""
     import importlib.metadata

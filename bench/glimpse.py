@@ -144,16 +144,6 @@ def print_results(cases, summary):
                         "kernel glimpses/s", "reference / kernel", "ratio IQR", "target"], rows, left=1)
 
 
-def print_verdicts(cases, summary):
-    for case in cases:
-        if case.target is None:
-            continue
-        ratio = summary[case.name][2]
-        verdict = "MET" if ratio >= case.target else "NOT MET"
-        print(f"Target ({case.name}: kernel at least {case.target:g}x the reference's glimpses per second): "
-              f"{verdict}: {ratio:.1f}x.")
-
-
 def parse_args(argv=None):
     return common.parse_kernel_arguments(__doc__, argv)
 
@@ -182,7 +172,7 @@ def main(argv=None):
     print()
     print_results(cases, summary)
     print()
-    print_verdicts(cases, summary)
+    common.print_kernel_verdicts(cases, summary, goal="the reference's glimpses per second", digits=1)
 
 
 if __name__ == "__main__":

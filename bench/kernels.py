@@ -264,16 +264,6 @@ def print_results(cases, summary):
                         "target"], rows, left=2)
 
 
-def print_verdicts(cases, summary):
-    for case in cases:
-        if case.target is None:
-            continue
-        ratio = summary[case.name][2]
-        verdict = "MET" if ratio >= case.target else "NOT MET"
-        print(f"Target ({case.name}: kernel at least {case.target:g}x faster than the reference): {verdict}: "
-              f"{ratio:.2f}x.")
-
-
 def parse_args(argv=None):
     return common.parse_kernel_arguments(__doc__, argv)
 
@@ -298,7 +288,7 @@ def main(argv=None):
     print()
     print_results(cases, summary)
     print()
-    print_verdicts(cases, summary)
+    common.print_kernel_verdicts(cases, summary)
 
 
 if __name__ == "__main__":

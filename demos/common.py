@@ -1,10 +1,13 @@
 """What every demo's command line shares: --seed, --out, the modes (--quick, --tiny, full by default),
 overrides of the mode's settings (--steps, --batch), --show for the demos that draw examples, and the start of
-every main: its mode, settings and random generators."""
+every main: its mode, settings and random generators; and the learning-curve chart of the demos that compare
+models."""
 import argparse
 import os
 
 import numpy as np
+
+from tinyattn import viz
 
 
 def demo_parser(name, description, modes, outputs):
@@ -59,3 +62,11 @@ def start(args, modes, streams):
     spawned from --seed): one generator per job, so that no job's draws shift another's."""
     mode, settings = mode_settings(args, modes)
     return mode, settings, np.random.default_rng(args.seed).spawn(streams)
+
+
+def save_learning_curves(steps, curves, mode, seed, path):
+    """Held-out accuracy against the training step, one line per model ({name: accuracies}), saved as an SVG line
+    chart at `path`; returns the path."""
+    chart = viz.line_chart_svg(steps, curves, title=f"Held-out accuracy while training ({mode} mode, seed {seed})",
+                               x_label="training step", y_label="held-out accuracy")
+    return viz.save(chart, path)

@@ -405,10 +405,8 @@ def main(argv=None):
         print(f"  {name:<24} " + "  ".join(f"{share:4.0%}" for share in results["on_digit_by_glimpse"][name]))
 
     results["out"] = str(viz.save(picture, os.path.join(args.out, "glimpses.svg")))
-    chart = viz.line_chart_svg(curve_steps, results["curves"],
-                               title=f"Held-out accuracy while training ({mode} mode, seed {args.seed})",
-                               x_label="training step", y_label="held-out accuracy")
-    results["chart"] = str(viz.save(chart, os.path.join(args.out, "curves.svg")))
+    results["chart"] = str(common.save_learning_curves(curve_steps, results["curves"], mode, args.seed,
+                                                       os.path.join(args.out, "curves.svg")))
     results["total_seconds"] = time.perf_counter() - start
     print(f"Glimpse paths: {os.path.abspath(results['out'])}\nLearning curves: {os.path.abspath(results['chart'])}")
     return results

@@ -84,7 +84,6 @@ import numpy as np
 import tinyattn as ta
 import tinyattn.functional as F
 from demos import common, quickstart
-from tinyattn import viz
 from tinyattn.attention import HardAttention, attend
 from tinyattn.estimators import MovingAverageBaseline, leave_one_out
 from tinyattn.nn import Embedding, Linear, Module, Parameter
@@ -313,10 +312,8 @@ def main(argv=None):
           "share of those argmax positions on the answer (for soft attention, its mean weight there). "
           f"RLOO reads {DRAWS} draws per example at each step, the others one.")
 
-    chart = viz.line_chart_svg(curve_steps, results["curves"],
-                               title=f"Held-out accuracy while training ({mode} mode, seed {args.seed})",
-                               x_label="training step", y_label="held-out accuracy")
-    results["out"] = str(viz.save(chart, os.path.join(args.out, "curves.svg")))
+    results["out"] = str(common.save_learning_curves(curve_steps, results["curves"], mode, args.seed,
+                                                    os.path.join(args.out, "curves.svg")))
     results["total_seconds"] = time.perf_counter() - start
     print(f"Learning curves: {os.path.abspath(results['out'])}")
     return results
