@@ -1,6 +1,6 @@
 """Attention mechanisms: scores, the attention step, encoder-decoder attention, learned-context attention (HAN),
-self-attention (scaled dot-product, multi-head), hard attention (sampled positions) and positions (sinusoidal,
-learned, rotary).
+self-attention (scaled dot-product, multi-head), hard attention (sampled positions), attention between two inputs
+(two-way, co-attention, BiDAF, decomposable) and positions (sinusoidal, learned, rotary).
 
     from tinyattn.attention import attend, AdditiveScore
 
@@ -11,8 +11,10 @@ Shapes use B for the batch, T for lengths (Tq queries, Tk keys) and D for featur
 True = attend (padding is False), everywhere.
 """
 from tinyattn.attention.attend import attend
+from tinyattn.attention.coattention import BiDAFAttention, BiDAFOutput, CoAttention, CoAttentionOutput
 from tinyattn.attention.context import ContextAttention, StructuredSelfAttention, attention_penalty
 from tinyattn.attention.decoders import BahdanauDecoder, Decoder, DecoderState, LuongDecoder, PlainDecoder
+from tinyattn.attention.decomposable import DecomposableAttention, DecomposableOutput
 from tinyattn.attention.han import HierarchicalAttentionNetwork
 from tinyattn.attention.hard import HardAttention, HardAttentionOutput
 from tinyattn.attention.language_model import CausalTransformerLM
@@ -42,6 +44,7 @@ from tinyattn.attention.transformer import (
     TransformerEncoder,
     TransformerEncoderLayer,
 )
+from tinyattn.attention.two_way import MutualOutput, TwoWayOutput, mutual_attention, two_way_attention
 from tinyattn.scaled_dot_product import scaled_dot_product_attention
 
 __all__ = [
@@ -53,4 +56,6 @@ __all__ = [
     "scaled_dot_product_attention", "MultiHeadAttention", "SinusoidalPositionalEncoding", "LearnedPositionalEmbedding",
     "rotary_angles", "apply_rotary", "attention_rollout", "TransformerEncoderLayer", "TransformerEncoder",
     "TransformerDecoderLayer", "FeedForward", "KeyValueCache", "CausalTransformerLM",
+    "two_way_attention", "TwoWayOutput", "mutual_attention", "MutualOutput", "CoAttention", "CoAttentionOutput",
+    "BiDAFAttention", "BiDAFOutput", "DecomposableAttention", "DecomposableOutput",
 ]

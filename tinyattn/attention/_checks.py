@@ -188,6 +188,51 @@ def key_mask(op, mask, keys=None, name="mask", meaning="a real key"):
     return mask
 
 
+# ----- two inputs that attend to each other --------------------------------------------------------------------------
+def pair(op, x1, x2, mask1, mask2, names=("x1", "x2"), mask_names=None, size=None, dtype=None, same_size=True):
+    """Check two float sequences x1 (B, T1, D1) and x2 (B, T2, D2) of one dtype and batch size B, with no empty axis,
+    and their masks (B, T1) and (B, T2) bool (True = a real position) or None; where given, D1 == D2 (`same_size`),
+    D1 == D2 == `size` and the dtype of the parameters (None: a layer without parameters takes any float dtype).
+    `names` and `mask_names` are the caller's argument names (masks by default "<name>_mask"). Returns both inputs as
+    Tensors and both masks as arrays (or None)."""
+    x1, x2 = as_tensor(x1), as_tensor(x2)
+    mask1 = None if mask1 is None else as_array(mask1)
+    mask2 = None if mask2 is None else as_array(mask2)
+    first, second = names
+    first_mask, second_mask = mask_names or (f"{first}_mask", f"{second}_mask")
+    problem = (_pair_problem(x1.data, x2.data, names, size, dtype, same_size)
+               or (mask1 is not None and _exact_mask_problem(mask1, x1.shape[:2], first_mask, "BT",
+                                                              "a real position"))
+               or (mask2 is not None and _exact_mask_problem(mask2, x2.shape[:2], second_mask, "BT",
+                                                              "a real position")))
+    if problem:
+        fail(op, problem, **{first: x1, second: x2, first_mask: mask1, second_mask: mask2})
+    return x1, x2, mask1, mask2
+
+
+def _pair_problem(x1, x2, names, size, dtype, same_size):
+    first, second = names
+    if x1.dtype.kind != "f" or x2.dtype.kind != "f":
+        return DTypeError, f"needs float {first} and {second}"
+    if x1.dtype != x2.dtype:
+        return DTypeError, f"{first} and {second} must share a dtype"
+    if x1.ndim != 3 or x2.ndim != 3:
+        return ShapeError, f"expected {first} (B, T1, D) and {second} (B, T2, D)"
+    if x1.shape[0] != x2.shape[0]:
+        return ShapeError, f"{first} and {second} need the same batch size B"
+    if 0 in x1.shape or 0 in x2.shape:
+        return ShapeError, f"{first} and {second} have an empty axis; B, T and D must be at least 1"
+    if same_size and x1.shape[2] != x2.shape[2]:
+        return ShapeError, (f"{first} and {second} need the same feature size D (their positions are compared by a "
+                            f"dot product)")
+    if size is not None and (x1.shape[2] != size or x2.shape[2] != size):
+        return ShapeError, f"expected {first} and {second} of size {size} on their last axis"
+    if dtype is not None and x1.dtype != dtype:
+        return DTypeError, (f"the inputs are {x1.dtype} but the parameters are {np.dtype(dtype)}; convert one "
+                            f"(x.astype(...) or module.astype(...))")
+    return None
+
+
 # ----- token ids and their masks --------------------------------------------------------------------------------------
 def source(op, source_ids, source_mask, vocab_size):
     """Check source_ids (B, S) integers in [0, vocab_size) with B, S >= 1 and source_mask (B, S) bool with a real
