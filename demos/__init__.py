@@ -15,6 +15,8 @@ Demos:
                  average, leave-one-out) and Gumbel-softmax straight-through; steps to 90% and learning curves.
     glimpses     a recurrent attention model names a hand-written digit in a larger canvas from six glimpses,
                  against random glimpse places and an MLP; the glimpse paths drawn over the canvases.
+    pairs        a BiDAF reader and a reader with the question pooled into one vector answer questions about
+                 generated passages; exact match by passage length, context-to-query weights with the span marked.
     longrange    a GRU and a small Transformer check a token against a key seen up to 200 steps earlier;
                  accuracy by distance, time per step, each head's weights and the attention rollout.
     cost         time and peak memory of attention against sequence length, the unfused path against the

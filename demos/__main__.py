@@ -18,7 +18,7 @@ from pathlib import Path
 from tinyattn import viz
 
 # The tour, in order: module names under demos/. Adding a demo to the tour is adding its name here.
-DEMOS = ["quickstart", "dates", "documents", "hard", "glimpses", "longrange", "cost"]
+DEMOS = ["quickstart", "dates", "documents", "hard", "glimpses", "pairs", "longrange", "cost"]
 NO_HEADLINE = "-"  # the key figure of a demo without a headline(results)
 
 

@@ -1,7 +1,7 @@
 """What every demo's command line shares: --seed, --out, the modes (--quick, --tiny, full by default),
 overrides of the mode's settings (--steps, --batch), --show for the demos that draw examples, and the start of
-every main: its mode, settings and random generators; and the learning-curve chart of the demos that compare
-models."""
+every main: its mode, settings and random generators; the learning-curve chart of the demos that compare models;
+and their text tables."""
 import argparse
 import os
 
@@ -64,9 +64,19 @@ def start(args, modes, streams):
     return mode, settings, np.random.default_rng(args.seed).spawn(streams)
 
 
-def save_learning_curves(steps, curves, mode, seed, path):
-    """Held-out accuracy against the training step, one line per model ({name: accuracies}), saved as an SVG line
-    chart at `path`; returns the path."""
-    chart = viz.line_chart_svg(steps, curves, title=f"Held-out accuracy while training ({mode} mode, seed {seed})",
-                               x_label="training step", y_label="held-out accuracy")
+def save_learning_curves(steps, curves, mode, seed, path, measure="held-out accuracy"):
+    """A held-out `measure` (accuracy by default) against the training step, one line per model ({name: values}),
+    saved as an SVG line chart at `path`; returns the path."""
+    chart = viz.line_chart_svg(steps, curves, title=f"{measure.capitalize()} while training ({mode} mode, seed {seed})",
+                               x_label="training step", y_label=measure)
     return viz.save(chart, path)
+
+
+def text_table(header, rows, indent="  ", first_left=True):
+    """The header and rows (sequences of strings, one per column) as aligned text, one line each: the first column
+    left-aligned (a name; `first_left`), the others right-aligned (figures), each line indented by `indent`."""
+    lines = [list(header), *map(list, rows)]
+    widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
+    return "\n".join(indent + "  ".join(cell.ljust(width) if column == 0 and first_left else cell.rjust(width)
+                                        for column, (cell, width) in enumerate(zip(line, widths, strict=True))).rstrip()
+                     for line in lines)

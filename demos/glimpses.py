@@ -333,10 +333,7 @@ def table(results):
     rows = [(name, f"{results['parameters'][name]:,}", f"{results['accuracy'][name]:.1%}",
              "-" if results["on_digit"][name] is None else f"{results['on_digit'][name]:.0%}",
              f"{results['seconds'][name]:.1f}") for name in MODELS]
-    widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
-    return "\n".join("  " + "  ".join(cell.ljust(width) if column == 0 else cell.rjust(width)
-                                      for column, (cell, width) in enumerate(zip(row, widths, strict=True))).rstrip()
-                     for row in [header, *rows])
+    return common.text_table(header, rows)
 
 
 def headline(results):

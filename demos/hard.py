@@ -254,10 +254,7 @@ def table(results):
     rows = [(name, f"{results['accuracy'][name]:.1%}", f"{results['answer_weight'][name]:.0%}",
              str(results["steps_to_target"][name] or "never"), f"{results['seconds'][name]:.1f}")
             for name in MODELS]
-    widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
-    return "\n".join("  " + "  ".join(cell.ljust(width) if column == 0 else cell.rjust(width)
-                                      for column, (cell, width) in enumerate(zip(row, widths, strict=True))).rstrip()
-                     for row in [header, *rows])
+    return common.text_table(header, rows)
 
 
 # ----- the command line ----------------------------------------------------------------------------------------------

@@ -14,7 +14,9 @@ def heatmap_svg(weights, row_labels=None, column_labels=None, title=None, *, vmi
     embeddable in an HTML page as it is.
 
     Each weight is a square ``<rect class="cell">`` (R * C of them, row by row), shaded from white (vmin) to dark
-    blue (vmax): darker = larger; its ``<title>`` tooltip reads ``row label → column label: value``. For
+    blue (vmax): darker = larger; its ``<title>`` tooltip reads ``row label → column label: value``. A cell carries
+    its place as ``data-row`` and ``data-column`` (0-based) beside its ``x``, ``y``, ``width`` and ``height``, so a
+    caller can find cells again and draw over them (frame the rows of an answer span, say: demos/pairs.py). For
     attention weights (Tq, Tk) a row is one query's distribution over the keys: an alignment between output and
     input shows as a dark diagonal, a query that looks everywhere as a pale row. See the module doc for the scale.
 
