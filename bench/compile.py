@@ -74,6 +74,23 @@ def _attention(dtype, rng, backward):
     return (q, k, v, out, lse, rng.normal(size=out.shape).astype(dtype), 0.5, True, bias, 4), {}
 
 
+def _lstm(dtype, rng, backward):
+    """One LSTM step of ROWS sequences, H = 2 (gates 4H = WIDTH), the second row a padded step; the outputs are
+    preallocated arrays the kernel writes."""
+    import numpy as np
+
+    size = WIDTH // 4
+    keep = np.ones(ROWS, np.bool_)
+    keep[1] = False
+    state = [rng.normal(size=(ROWS, size)).astype(dtype) for _ in range(5)]  # three outputs, then h (or d h) and c
+    if not backward:
+        gates, input_gates = (rng.normal(size=(ROWS, WIDTH)).astype(dtype) for _ in range(2))
+        bias = rng.normal(size=WIDTH).astype(dtype)
+        return (gates, input_gates, bias, state[3], state[4], keep, *state[:3]), {}
+    activations = rng.uniform(0, 1, (ROWS, WIDTH)).astype(dtype)
+    return (state[3], state[4], activations, state[0], state[1], keep, np.empty_like(activations), state[2]), {}
+
+
 INPUTS = {
     "attention.attention_forward": lambda dtype, rng: _attention(dtype, rng, backward=False),
     "attention.attention_backward": lambda dtype, rng: _attention(dtype, rng, backward=True),
@@ -100,9 +117,13 @@ INPUTS = {
     "glimpse.glimpse_backward": lambda dtype, rng: (
         (rng.normal(size=(2, 2, 1, 2, 2)).astype(dtype), rng.integers(-3, WIDTH, (2, 2, 2)), (2, 1, WIDTH, WIDTH)),
         {}),
+    "lstm.lstm_step": lambda dtype, rng: _lstm(dtype, rng, backward=False),
+    "lstm.lstm_step_backward": lambda dtype, rng: _lstm(dtype, rng, backward=True),
     "scatter.scatter_add_rows": lambda dtype, rng: (
         (rng.normal(size=(ROWS, WIDTH)).astype(dtype), rng.integers(0, ROWS, 2 * ROWS),
          rng.normal(size=(2 * ROWS, WIDTH)).astype(dtype)), {}),
+    "scatter.scatter_into_zeros": lambda dtype, rng: (
+        ((ROWS, WIDTH), rng.integers(0, ROWS, 2 * ROWS), rng.normal(size=(2 * ROWS, WIDTH)).astype(dtype)), {}),
 }
 
 

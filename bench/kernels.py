@@ -5,7 +5,10 @@ of the same signature. Both are called directly here, so the global switch (``us
 inputs are float32. One table, ``CASES``, lists what is timed: a name, the input sizes, a setup that builds the
 inputs once, the reference call, the kernel call, and the least acceptable ratio (or None). A kernel family
 that is still being written joins the table through ``OPTIONAL_FAMILIES``: its entries appear when its module
-imports, and a line says it was skipped otherwise.
+imports, and a line says it was skipped otherwise. Beside the scatter-add kernel, rows time the embedding lookup as a
+user runs it (``w[ids]`` or ``F.embedding(w, ids)``, forward, then ``backward`` into ``w.grad``, through the engine
+and the kernel switch) against ``np.zeros`` + ``np.add.at`` alone, and torch's ``F.embedding`` forward + backward
+(one thread) when torch imports.
 
 Before anything is timed, each kernel's result must equal its reference's (``np.allclose`` with a float32
 tolerance: rtol 1e-4, atol 1e-5 times the largest finite reference value); otherwise the script stops with an
@@ -135,7 +138,69 @@ def scatter_cases(module):
     kernel = module.scatter_add_rows
     size = f"({LOOKUPS:,}, {EMBEDDING_WIDTH}) into ({EMBEDDING_ROWS:,}, {EMBEDDING_WIDTH})"
     return [Case("scatter_add_rows vs np.add.at (embedding backward)", size, setup, call(kernel.reference),
-                 call(kernel.numba), target=10.0)]
+                 call(kernel.numba), target=10.0)] + embedding_path_cases()
+
+
+# The embedding lookup as a user runs it (issue 16): the whole path, forward + backward through the engine, against
+# np.add.at alone (the gradient's zeros and the scatter-add, no forward).
+VOCABULARY, USER_LOOKUPS, USER_WIDTH = 50_000, 16_384, 64
+
+
+def embedding_path_cases():
+    """`w[ids]` and `F.embedding(w, ids)`, then `.backward(upstream)` into a leaf w (V, D) whose .grad starts empty,
+    against np.zeros((V, D)) + np.add.at; and torch's F.embedding forward + backward (one thread) when it imports."""
+    import tinyattn as ta
+    import tinyattn.functional as F
+
+    def setup(rng):
+        table = rng.normal(size=(VOCABULARY, USER_WIDTH)).astype(DTYPE)
+        return {"table": table, "weight": ta.tensor(table, requires_grad=True),
+                "ids": rng.integers(0, VOCABULARY, USER_LOOKUPS),
+                "upstream": rng.normal(size=(USER_LOOKUPS, USER_WIDTH)).astype(DTYPE)}
+
+    def add_at(inputs):
+        full = np.zeros((VOCABULARY, USER_WIDTH), DTYPE)
+        np.add.at(full, inputs["ids"], inputs["upstream"])
+        return full
+
+    def user_path(lookup):
+        def run(inputs):
+            weight = inputs["weight"]
+            weight.grad = None  # as after optimizer.zero_grad()
+            lookup(weight, inputs["ids"]).backward(inputs["upstream"])
+            return weight.grad
+
+        return run
+
+    size = f"V={VOCABULARY:,}, D={USER_WIDTH}, N={USER_LOOKUPS:,} ids"
+    cases = [
+        Case("embedding lookup fwd+bwd as a user runs it: w[ids] vs np.zeros + np.add.at", size, setup, add_at,
+             user_path(lambda weight, ids: weight[ids]), target=6.0),
+        Case("embedding lookup fwd+bwd as a user runs it: F.embedding(w, ids) vs np.zeros + np.add.at", size, setup,
+             add_at, user_path(F.embedding), target=6.0),
+    ]
+    try:
+        import torch
+    except ImportError as error:
+        print(f"skipped the torch embedding row: {error}")
+        return cases
+    torch.set_num_threads(1)  # the kernels here are serial; torch's spinning workers would also disturb the others
+
+    def torch_setup(rng):
+        inputs = setup(rng)
+        inputs["torch weight"] = torch.tensor(inputs["table"], requires_grad=True)
+        inputs["torch ids"], inputs["torch upstream"] = torch.from_numpy(inputs["ids"]), torch.from_numpy(
+            inputs["upstream"])
+        return inputs
+
+    def torch_path(inputs):
+        weight = inputs["torch weight"]
+        weight.grad = None
+        torch.nn.functional.embedding(inputs["torch ids"], weight).backward(inputs["torch upstream"])
+        return weight.grad.numpy()
+
+    return cases + [Case("torch F.embedding fwd+bwd (1 thread) vs np.zeros + np.add.at", size, torch_setup, add_at,
+                         torch_path)]
 
 
 def cross_entropy_cases(module):
@@ -284,6 +349,10 @@ def main(argv=None):
           f"{os.cpu_count()} CPUs; the kernels are serial (one thread) and call no BLAS.")
     print(f"Every kernel gave its reference's result before timing (np.allclose, rtol {RTOL:g}, "
           f"atol {ATOL_SCALE:g} x the largest finite reference value).")
+    from tinyattn.kernels.switch import numba_enabled
+
+    print("The embedding rows run the library as a user does (the switch picks the kernels: "
+          f"{'Numba' if numba_enabled() else 'NumPy references'}).")
     summary = summarise(measure(cases, inputs, args.rounds, args.warmup))
     print()
     print_results(cases, summary)

@@ -25,7 +25,7 @@ collector (`gc.freeze()`), as in bench/overhead.py.
 
     python bench/rnn.py                 # 20 rounds
     python bench/rnn.py --quick         # 5 rounds
-    python bench/rnn.py --profile       # also cProfile tinyattn's nn.GRU forward and backward
+    python bench/rnn.py --profile       # also cProfile tinyattn's nn.GRU (and nn.LSTM) forward and backward
 """
 import numpy as np
 
@@ -238,7 +238,8 @@ def parse_args(argv=None):
     parser.add_argument("--settle", type=int, default=2,
                         help="untimed runs of a system just before each of its timed runs (default 2)")
     parser.add_argument("--no-lstm", action="store_true", help="leave out the LSTM rows")
-    parser.add_argument("--profile", action="store_true", help="afterwards, cProfile tinyattn's nn.GRU")
+    parser.add_argument("--profile", action="store_true",
+                        help="afterwards, cProfile tinyattn's nn.GRU and (unless --no-lstm) nn.LSTM")
     args = common.resolve_rounds(parser.parse_args(argv), rounds=(20, 5), warmup=(3, 1))
     if args.rounds < 1 or args.warmup < 0 or args.settle < 0:
         parser.error("--rounds must be at least 1, --warmup and --settle at least 0")
@@ -280,7 +281,8 @@ def main(argv=None):
                         peer="torch nn.GRU")
 
     if args.profile:
-        common.profile_phases(TinyattnLayer("GRU", inputs, weights["GRU"]), "tinyattn nn.GRU", repeats=10, top=20)
+        for kind in kinds:
+            common.profile_phases(TinyattnLayer(kind, inputs, weights[kind]), f"tinyattn nn.{kind}", repeats=10, top=20)
 
 
 if __name__ == "__main__":

@@ -707,6 +707,36 @@ def glimpse_kernel_inputs(draw):
     return images, corners, size, grad
 
 
+# ----- the LSTM step kernels -----------------------------------------------------------------------------------
+@st.composite
+def lstm_kernel_inputs(draw, max_batch=4, max_size=20):
+    """The arrays of one LSTM step in float32 or float64 (tinyattn/kernels/lstm.py), batch B <= 4 and hidden size
+    H <= 20 (past one 8-wide vector, so that both the vector loops and their remainders run):
+
+    - forward: h W_hh (B, 4H), C-contiguous (the kernel writes the activations into it); input gates (B, 4H), bias
+      (4H,) or None, h and c (B, H), in any layout. Gate values up to 1e-6, 1, 30 or 100 in magnitude (saturated
+      sigmoids, an exp that overflows in the reference, tanh near 0);
+    - backward: activations (i, f, o in (0, 1), g in (-1, 1)), tanh(c') in (-1, 1) and upstream gradients;
+    - keep (B,) boolean (False = a padded step) or None.
+    """
+    dtype = draw(st.sampled_from(KERNEL_DTYPES))
+    batch, size = draw(st.integers(1, max_batch)), draw(st.integers(1, max_size))
+    width = 4 * size
+    magnitude = draw(st.sampled_from([1e-6, 1.0, 30.0, 100.0]))
+    recurrent = np.ascontiguousarray((draw(arrays((batch, width), -1.0, 1.0)) * magnitude).astype(dtype))
+    layout = draw(st.sampled_from(LAYOUTS))
+    input_gates = laid_out((draw(arrays((batch, width), -1.0, 1.0)) * magnitude).astype(dtype), layout)
+    bias = draw(st.none() | arrays((width,), -1.0, 1.0).map(lambda a: a.astype(dtype)))
+    hidden, cell = (laid_out(draw(arrays((batch, size), -3.0, 3.0)).astype(dtype), layout) for _ in "hc")
+    keep = draw(st.none() | hnp.arrays(np.bool_, batch))
+    activations = np.concatenate([draw(arrays((batch, 2 * size), 0.0, 1.0)), draw(arrays((batch, size), -1.0, 1.0)),
+                                  draw(arrays((batch, size), 0.0, 1.0))], axis=1).astype(dtype)
+    tanh_cell = draw(arrays((batch, size), -1.0, 1.0)).astype(dtype)
+    grad_hidden, grad_cell = (laid_out(draw(arrays((batch, size), -2.0, 2.0)).astype(dtype), layout) for _ in "hc")
+    return dict(recurrent=recurrent, input_gates=input_gates, bias=bias, hidden=hidden, cell=cell, keep=keep,
+                activations=activations, tanh_cell=tanh_cell, grad_hidden=grad_hidden, grad_cell=grad_cell)
+
+
 # ----- comparisons shared by several test modules -----------------------------------------------------------------
 def assert_same_values_and_gradients(op_out, composite_out, op_leaves, composite_leaves, upstream, rtol=1e-10):
     """An op and the same formula written with other ops give the same values, and (after backward with `upstream`)

@@ -10,6 +10,7 @@ import pytest
 import tinyattn as ta
 import tinyattn.functional as F
 from tinyattn import GraphError, ShapeError, engine
+from tinyattn.primitive import joint_vjps
 
 
 def leaf(values, dtype=np.float64):
@@ -251,6 +252,110 @@ def test_a_leaf_keeps_a_new_gradient_array_without_copying_but_never_one_that_an
     assert not np.shares_memory(y.grad, upstream)
     y.grad += 1.0  # an optimiser may update .grad in place
     np.testing.assert_array_equal(upstream, np.ones(2))
+
+
+LOOKUPS = {
+    "getitem": lambda weight, ids: weight[ids],
+    "embedding": lambda weight, ids: F.embedding(weight, ids),
+    "take": lambda weight, ids: F.take(weight, ids),
+}
+
+
+@pytest.mark.parametrize("lookup", LOOKUPS)
+def test_a_lookups_gradient_table_becomes_grad_itself_not_a_copy(monkeypatch, lookup):
+    # The (V, D) table that the scatter-add fills is new and held by no one else: copying it into .grad would only
+    # double the backward's memory traffic (issue 16).
+    from tinyattn.ops import index
+
+    made = []
+    scatter_rows = index._scatter_rows
+
+    def spy(*args):
+        made.append(scatter_rows(*args))
+        return made[-1]
+
+    monkeypatch.setattr(index, "_scatter_rows", spy)
+    ids, upstream = np.array([3, 0, 3, 1]), np.arange(12.0).reshape(4, 3)
+    weight = leaf(np.zeros((5, 3)))
+    LOOKUPS[lookup](weight, ids).backward(upstream)
+    assert weight.grad is made[-1]
+    expected = np.zeros((5, 3))
+    np.add.at(expected, ids, upstream)
+    np.testing.assert_array_equal(weight.grad, expected)
+
+
+def test_two_leaves_given_one_new_array_by_a_node_get_gradient_arrays_of_their_own():
+    # Both VJPs return the very same new array (one fused backward for both inputs): only one leaf may keep it.
+    @ta.primitive
+    def fused_add(a, b):
+        return a + b, joint_vjps(lambda grad: (grad * 2.0,) * 2, 2)
+
+    a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    fused_add(a, b).backward(grad=np.ones(2))
+    assert not np.shares_memory(a.grad, b.grad)
+    a.grad += 1.0  # an optimiser updating one .grad in place must leave the other alone
+    np.testing.assert_array_equal(b.grad, [2.0, 2.0])
+
+
+def test_the_upstream_gradient_is_never_a_leafs_grad_whether_passed_through_reshape_add_or_directly():
+    upstream = np.arange(6.0)
+    x, a, b, c = leaf(np.zeros((2, 3))), leaf(np.zeros(6)), leaf(np.zeros(6)), leaf(np.zeros(6))
+    x.reshape(6).backward(upstream)  # the reshape VJP returns a view of upstream
+    (a + b).backward(upstream)  # add's VJPs return upstream itself, to both leaves
+    c.backward(upstream)  # a leaf's own backward
+    retained = c * 1.0
+    retained.retain_grad()
+    retained.backward(upstream)  # a computed root that keeps its gradient
+    assert not np.shares_memory(a.grad, b.grad)
+    for tensor in (x, a, b, c, retained):
+        assert not np.shares_memory(tensor.grad, upstream)
+        tensor.grad += 100.0
+    np.testing.assert_array_equal(upstream, np.arange(6.0))
+    np.testing.assert_array_equal(a.grad, b.grad)
+
+
+def test_a_leaf_used_twice_gets_the_sum_of_both_paths_and_the_upstream_gradient_is_left_alone():
+    upstream = np.array([1.0, 10.0, 100.0])
+    x = leaf([1.0, 2.0, 3.0])
+    (x + x).backward(upstream)  # two shares that are the upstream gradient itself
+    np.testing.assert_array_equal(x.grad, 2 * upstream)
+    np.testing.assert_array_equal(upstream, [1.0, 10.0, 100.0])
+    table = leaf(np.zeros((4, 2)))
+    first, second = table[np.array([0, 1, 1])], F.embedding(table, np.array([1, 3]))  # two new (4, 2) tables
+    (first.sum() + (second * 2.0).sum()).backward()
+    np.testing.assert_array_equal(table.grad, [[1.0, 1.0], [4.0, 4.0], [0.0, 0.0], [2.0, 2.0]])
+
+
+def test_a_retained_intermediate_and_the_leaf_behind_a_reshape_do_not_share_a_gradient_array():
+    x = leaf(np.zeros((2, 3)))
+    y = x.reshape(6)
+    y.retain_grad()
+    y[np.array([0, 5, 5])].backward(np.array([1.0, 2.0, 3.0]))  # y's gradient is a new table; x's is a view of it
+    assert not np.shares_memory(x.grad, y.grad)
+    x.grad += 1.0
+    np.testing.assert_array_equal(y.grad, [1.0, 0.0, 0.0, 0.0, 0.0, 5.0])
+    np.testing.assert_array_equal(x.grad, [[2.0, 1.0, 1.0], [1.0, 1.0, 6.0]])
+
+
+@pytest.mark.parametrize("lookup", LOOKUPS)
+def test_grad_changed_in_place_between_backward_passes_through_one_graph_gives_the_right_sums(lookup):
+    # Each backward must build a new gradient table: a VJP handing back the table of an earlier pass (a cached
+    # buffer) would give .grad an array that the user has since changed.
+    ids, upstream = np.array([2, 0, 2]), np.ones((3, 2))
+    single = np.array([[1.0, 1.0], [0.0, 0.0], [2.0, 2.0], [0.0, 0.0]])
+    weight = leaf(np.zeros((4, 2)))
+    out = LOOKUPS[lookup](weight, ids)
+    out.backward(upstream, retain_graph=True)
+    first = weight.grad
+    first *= 0.5  # in place, as gradient clipping would
+    out.backward(upstream, retain_graph=True)  # accumulates onto the changed .grad
+    np.testing.assert_array_equal(weight.grad, 1.5 * single)
+    np.testing.assert_array_equal(first, 0.5 * single)  # the sum is a new array: the one the user holds stays
+    weight.grad = None
+    out.backward(upstream)
+    assert not np.shares_memory(weight.grad, first)
+    first[...] = -1.0
+    np.testing.assert_array_equal(weight.grad, single)
 
 
 # ----- threads, changed inputs, generators --------------------------------------------------------------

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import tinyattn as ta
-from tinyattn import DTypeError
+from tinyattn import DTypeError, IndexOpError
 
 
 def leaf(values, dtype=np.float64):
@@ -97,3 +97,22 @@ def test_comparisons_give_boolean_tensors_without_grad():
     np.testing.assert_array_equal(mask.data, [False, True, True])
     np.testing.assert_array_equal((~mask).data, [True, False, False])
     np.testing.assert_array_equal((x == 2.0).data, [False, True, False])
+
+
+@pytest.mark.parametrize("shape", [(4,), (4, 3), (4, 2, 3)])
+@pytest.mark.parametrize(
+    "index",
+    [[2, 0, 2], np.array([-1, 0, -4]), np.array([[1, 2], [3, 3]]), np.array([], dtype=np.int64),
+     np.array([3, 1], dtype=np.uint8)],
+)
+def test_indexing_by_integer_rows_gives_numpys_result(shape, index):
+    # x[ids] runs as np.take (faster than NumPy's fancy indexing); it must agree with x[ids] in every case.
+    x = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    got = ta.tensor(x, requires_grad=True)[index]
+    assert got.shape == x[index].shape and got.dtype == x.dtype
+    np.testing.assert_array_equal(got.data, x[index])
+
+
+def test_indexing_by_an_integer_row_out_of_range_names_getitem_and_the_index():
+    with pytest.raises(IndexOpError, match=r"getitem: index 4 is out of bounds.*\(4, 3\)"):
+        ta.tensor(np.zeros((4, 3)))[np.array([0, 4])]

@@ -137,6 +137,7 @@ def backward(root, grad, retain_graph=False):
     root._pending = grad
     ready = [root]  # tensors whose gradient is complete
     leaf_shares = {}  # id(leaf) -> [leaf, its gradient so far, whether no one else holds that array]
+    taken = set()  # id() of the arrays handed to a leaf as its own: a second leaf gets a copy
     while ready:
         node = ready.pop()
         grad, node._pending = node._pending, None
@@ -155,9 +156,14 @@ def backward(root, grad, retain_graph=False):
                 share = leaf_shares.get(id(parent))
                 if share is None:
                     # The no-copy rule. A VJP returns a new array or a view of its argument; only a new array, which
-                    # no one else holds, can become .grad without a copy. (NumPy gives a 0-d result as a NumPy
-                    # scalar, not an array: that one is copied into an array.)
-                    owned = type(parent_grad) is np.ndarray and parent_grad is not grad and parent_grad.base is None
+                    # no one else holds, can become .grad without a copy: not the upstream gradient itself (an
+                    # identity VJP), not a view (.base is set), and not an array already given to another leaf (two
+                    # VJPs of one node may return the same new array). (NumPy gives a 0-d result as a NumPy scalar,
+                    # not an array: that one is copied into an array.)
+                    owned = (type(parent_grad) is np.ndarray and parent_grad is not grad and parent_grad.base is None
+                             and id(parent_grad) not in taken)
+                    if owned:
+                        taken.add(id(parent_grad))
                     leaf_shares[id(parent)] = [parent, parent_grad, owned]
                 else:
                     share[1], share[2] = share[1] + parent_grad, True

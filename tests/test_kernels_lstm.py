@@ -1,0 +1,118 @@
+"""The LSTM step kernels (tinyattn/kernels/lstm.py) equal their NumPy references, forward and backward, in float32 and
+float64, with and without padded steps; a padded step passes the state, and c's gradient, through exactly; the
+kernels' sigmoid and tanh stay accurate at the edges (tanh near 0, saturated gates, an exp that overflows in NumPy).
+
+Kernels are called as ``.numba(...)`` and ``.reference(...)`` directly, so these tests check both whatever the
+switch (TINYATTN_NUMBA) says.
+
+Tolerance: S.assert_fused_kernel_matches. The kernels take sigmoid and tanh from their own exp and expm1 (a few ulps
+from NumPy's) and may fuse the multiply-add of c' = f c + i g, so c' may differ by an ulp of |f c| + |i g| <=
+|c| + 1 (its `scale`), and the backward's gradients by a few ulps of their largest terms.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+import strategies as S
+from tinyattn.kernels import lstm as kernels
+
+EXAMPLES = 100
+
+
+def run_forward(implementation, case, recurrent=None):
+    """(activations (B, 4H), h', c', tanh(c')) from one kernel."""
+    gates = (case["recurrent"] if recurrent is None else recurrent).copy()
+    batch, size = case["hidden"].shape
+    new_hidden, new_cell, tanh_cell = (np.empty((batch, size), gates.dtype) for _ in range(3))
+    getattr(kernels.lstm_step, implementation)(gates, case["input_gates"], case["bias"], case["hidden"], case["cell"],
+                                               case["keep"], new_hidden, new_cell, tanh_cell)
+    return gates, new_hidden, new_cell, tanh_cell
+
+
+def run_backward(implementation, case):
+    """(d gates (B, 4H), d c (B, H)) from one kernel."""
+    activations, cell = case["activations"], case["cell"]
+    grad_gates, grad_previous_cell = np.empty_like(activations), np.empty(cell.shape, cell.dtype)
+    getattr(kernels.lstm_step_backward, implementation)(
+        case["grad_hidden"], case["grad_cell"], activations, cell, case["tanh_cell"], case["keep"], grad_gates,
+        grad_previous_cell)
+    return grad_gates, grad_previous_cell
+
+
+def read_inputs(case):
+    return {name: value.copy() for name, value in case.items() if isinstance(value, np.ndarray)}
+
+
+@settings(max_examples=EXAMPLES)
+@given(case=S.lstm_kernel_inputs())
+def test_forward_kernel_equals_its_reference_and_writes_no_input(case):
+    before = read_inputs(case)
+    got, expected = run_forward("numba", case), run_forward("reference", case)
+    scales = [1.0, 1.0, 1.0 + S.largest(case["cell"]), 1.0]  # activations, h', c', tanh(c')
+    for result, want, scale in zip(got, expected, scales, strict=True):
+        S.assert_fused_kernel_matches(result, want, scale=scale)
+    for name, value in before.items():
+        np.testing.assert_array_equal(case[name], value)
+
+
+@settings(max_examples=EXAMPLES)
+@given(case=S.lstm_kernel_inputs())
+def test_backward_kernel_equals_its_reference_and_writes_no_input(case):
+    before = read_inputs(case)
+    got, expected = run_backward("numba", case), run_backward("reference", case)
+    scale = (S.largest(case["grad_hidden"]) + S.largest(case["grad_cell"])) * (1.0 + S.largest(case["cell"]))
+    for result, want in zip(got, expected, strict=True):
+        S.assert_fused_kernel_matches(result, want, scale=scale)
+    for name, value in before.items():
+        np.testing.assert_array_equal(case[name], value)
+
+
+@pytest.mark.parametrize("implementation", S.KERNEL_IMPLEMENTATIONS)
+@pytest.mark.parametrize("dtype", S.KERNEL_DTYPES)
+def test_a_padded_step_passes_the_state_and_the_cell_gradient_through_exactly(implementation, dtype):
+    rng = np.random.default_rng(0)
+    batch, size = 3, 9
+    case = dict(recurrent=rng.normal(size=(batch, 4 * size)).astype(dtype),
+                input_gates=rng.normal(size=(batch, 4 * size)).astype(dtype), bias=None,
+                hidden=rng.normal(size=(batch, size)).astype(dtype), cell=rng.normal(size=(batch, size)).astype(dtype),
+                keep=np.array([True, False, True]),
+                activations=rng.uniform(0.1, 0.9, (batch, 4 * size)).astype(dtype),
+                tanh_cell=rng.uniform(-0.9, 0.9, (batch, size)).astype(dtype),
+                grad_hidden=rng.normal(size=(batch, size)).astype(dtype),
+                grad_cell=rng.normal(size=(batch, size)).astype(dtype))
+    _, new_hidden, new_cell, _ = run_forward(implementation, case)
+    np.testing.assert_array_equal(new_hidden[1], case["hidden"][1])
+    np.testing.assert_array_equal(new_cell[1], case["cell"][1])
+    assert not np.array_equal(new_cell[0], case["cell"][0])  # a real step does change the state
+    grad_gates, grad_previous_cell = run_backward(implementation, case)
+    np.testing.assert_array_equal(grad_gates[1], 0)
+    np.testing.assert_array_equal(grad_previous_cell[1], case["grad_cell"][1])
+    assert np.all(grad_gates[[0, 2]] != 0)
+
+
+EDGES = [0.0, 1e-7, -1e-7, 1e-4, -0.1, 0.3466, -0.3466, 0.35, 1.0, -1.0, 5.0, -5.0, 20.0, -20.0, 40.0, -40.0, 87.0,
+         -87.0, 89.0, -89.0, 100.0, -100.0, 750.0, -750.0, 1e30, -1e30]
+
+
+@pytest.mark.parametrize("implementation", S.KERNEL_IMPLEMENTATIONS)
+@pytest.mark.parametrize("dtype, rtol", [(np.float32, 1e-6), (np.float64, 2e-15)])
+def test_gates_and_tanh_of_the_cell_are_accurate_at_the_edges(implementation, dtype, rtol):
+    # Every gate gets every edge value (h W_hh = 0, the input gates carry them); with c = 0, c' = i g.
+    values = np.array(EDGES)
+    size = len(values)
+    pre_activations = np.stack([np.tile(values, 4), np.tile(values[::-1], 4)])  # (2, 4H)
+    zeros = np.zeros((2, size), dtype)
+    case = dict(recurrent=np.zeros((2, 4 * size), dtype), input_gates=pre_activations.astype(dtype), bias=None,
+                hidden=zeros, cell=zeros, keep=None)
+    gates, new_hidden, new_cell, tanh_cell = run_forward(implementation, case)
+    exact = case["input_gates"].astype(np.float64)
+    with np.errstate(over="ignore"):
+        sigmoid = 1 / (1 + np.exp(-exact))
+    tanh = np.tanh(exact)
+    tiny = np.finfo(dtype).tiny  # results below the smallest normal number may be 0
+    blocks = [slice(0, size), slice(size, 2 * size), slice(2 * size, 3 * size), slice(3 * size, None)]
+    for block, want in zip(blocks, [sigmoid, sigmoid, tanh, sigmoid], strict=True):
+        np.testing.assert_allclose(gates[:, block], want[:, block], rtol=rtol, atol=tiny)
+    np.testing.assert_allclose(tanh_cell, np.tanh(new_cell.astype(np.float64)), rtol=rtol, atol=tiny)
+    np.testing.assert_allclose(new_hidden, gates[:, 3 * size:] * tanh_cell, rtol=rtol, atol=tiny)
+    assert gates[0, 2 * size + 1] != 0  # tanh(1e-7) keeps its value, not only its sign
