@@ -91,6 +91,24 @@ def _lstm(dtype, rng, backward):
     return (state[3], state[4], activations, state[0], state[1], keep, np.empty_like(activations), state[2]), {}
 
 
+def _gru(dtype, rng, backward):
+    """One GRU step of ROWS sequences, H = 2 (gates 3H), the second row a padded step; the outputs are preallocated
+    arrays the kernel writes."""
+    import numpy as np
+
+    size, width = WIDTH // 4, 3 * (WIDTH // 4)
+    keep = np.ones(ROWS, np.bool_)
+    keep[1] = False
+    state = [rng.normal(size=(ROWS, size)).astype(dtype) for _ in range(3)]  # h (or d h), then two outputs
+    if not backward:
+        gates, input_gates = (rng.normal(size=(ROWS, width)).astype(dtype) for _ in range(2))
+        bias = rng.normal(size=width).astype(dtype)
+        return (gates, input_gates, bias, state[0], keep, state[1], state[2]), {}
+    gates = rng.uniform(0, 1, (ROWS, width)).astype(dtype)
+    candidate = rng.uniform(-1, 1, (ROWS, size)).astype(dtype)
+    return (state[0], gates, candidate, state[1], keep, np.empty_like(gates), np.empty_like(gates), state[2]), {}
+
+
 INPUTS = {
     "attention.attention_forward": lambda dtype, rng: _attention(dtype, rng, backward=False),
     "attention.attention_backward": lambda dtype, rng: _attention(dtype, rng, backward=True),
@@ -117,6 +135,8 @@ INPUTS = {
     "glimpse.glimpse_backward": lambda dtype, rng: (
         (rng.normal(size=(2, 2, 1, 2, 2)).astype(dtype), rng.integers(-3, WIDTH, (2, 2, 2)), (2, 1, WIDTH, WIDTH)),
         {}),
+    "gru.gru_step": lambda dtype, rng: _gru(dtype, rng, backward=False),
+    "gru.gru_step_backward": lambda dtype, rng: _gru(dtype, rng, backward=True),
     "lstm.lstm_step": lambda dtype, rng: _lstm(dtype, rng, backward=False),
     "lstm.lstm_step_backward": lambda dtype, rng: _lstm(dtype, rng, backward=True),
     "scatter.scatter_add_rows": lambda dtype, rng: (

@@ -737,6 +737,34 @@ def lstm_kernel_inputs(draw, max_batch=4, max_size=20):
                 activations=activations, tanh_cell=tanh_cell, grad_hidden=grad_hidden, grad_cell=grad_cell)
 
 
+# ----- the GRU step kernels ------------------------------------------------------------------------------------
+@st.composite
+def gru_kernel_inputs(draw, max_batch=4, max_size=20):
+    """The arrays of one GRU step in float32 or float64 (tinyattn/kernels/gru.py), as in lstm_kernel_inputs:
+
+    - forward: h W_hh (B, 3H), C-contiguous (the kernel writes the gates into it); input gates (B, 3H), bias (3H,)
+      or None, h (B, H), in any layout. Gate values up to 1e-6, 1, 30 or 100 in magnitude;
+    - backward: the forward's hidden gates (r, z in (0, 1), then h W_hn + b_hn), n in (-1, 1) and d h';
+    - keep (B,) boolean (False = a padded step) or None.
+    """
+    dtype = draw(st.sampled_from(KERNEL_DTYPES))
+    batch, size = draw(st.integers(1, max_batch)), draw(st.integers(1, max_size))
+    width = 3 * size
+    magnitude = draw(st.sampled_from([1e-6, 1.0, 30.0, 100.0]))
+    recurrent = np.ascontiguousarray((draw(arrays((batch, width), -1.0, 1.0)) * magnitude).astype(dtype))
+    layout = draw(st.sampled_from(LAYOUTS))
+    input_gates = laid_out((draw(arrays((batch, width), -1.0, 1.0)) * magnitude).astype(dtype), layout)
+    bias = draw(st.none() | arrays((width,), -1.0, 1.0).map(lambda a: a.astype(dtype)))
+    hidden = laid_out(draw(arrays((batch, size), -3.0, 3.0)).astype(dtype), layout)
+    keep = draw(st.none() | hnp.arrays(np.bool_, batch))
+    gates = np.concatenate([draw(arrays((batch, 2 * size), 0.0, 1.0)),
+                            draw(arrays((batch, size), -3.0, 3.0)) * magnitude], axis=1).astype(dtype)
+    candidate = draw(arrays((batch, size), -1.0, 1.0)).astype(dtype)
+    grad_hidden = laid_out(draw(arrays((batch, size), -2.0, 2.0)).astype(dtype), layout)
+    return dict(recurrent=recurrent, input_gates=input_gates, bias=bias, hidden=hidden, keep=keep, gates=gates,
+                candidate=candidate, grad_hidden=grad_hidden)
+
+
 # ----- comparisons shared by several test modules -----------------------------------------------------------------
 def assert_same_values_and_gradients(op_out, composite_out, op_leaves, composite_leaves, upstream, rtol=1e-10):
     """An op and the same formula written with other ops give the same values, and (after backward with `upstream`)

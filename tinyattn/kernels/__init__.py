@@ -12,8 +12,9 @@ kernel call, never by ``import tinyattn``; each kernel is compiled on first use 
 
 Families (one module each): ``softmax`` (softmax, log_softmax, logsumexp, with scale and masks fused in),
 ``cross_entropy``, ``scatter`` (scatter-add for index backward passes), ``layer_norm``, ``attention`` (fused
-attention, block by block), ``glimpse`` (the glimpse sensor), and ``lstm`` (the pointwise part of an LSTM step and
-its backward); ``exp`` (a vectorised exp) and ``parallel`` (blocks of work shared between threads) serve them.
+attention, block by block), ``glimpse`` (the glimpse sensor), ``lstm`` and ``gru`` (the pointwise part of an LSTM or
+GRU step and its backward); ``exp`` (a vectorised exp) and ``parallel`` (blocks of work shared between threads)
+serve them.
 """
 from tinyattn.kernels.switch import Kernel, jit, numba_enabled, use_numba
 

@@ -34,47 +34,15 @@ right-padded sequence starts from its own last real step.
 """
 import numpy as np
 
+from tinyattn.kernels import gru as gru_kernels
 from tinyattn.kernels import lstm as lstm_kernels
 from tinyattn.kernels.exp import KERNEL_DTYPES
-from tinyattn.ops.elementwise import stable_sigmoid
 from tinyattn.primitive import as_array, joint_vjps, primitive
 
 
 # ----- GRU ----------------------------------------------------------------------------------------------------------
-def _gru_step(input_gates, hidden, weight_hh, bias_hh):
-    """One GRU step: (h' (B, H), what the backward needs) from the input gates (B, 3H) and the state h (B, H)."""
-    size = hidden.shape[1]
-    hidden_gates = hidden @ weight_hh  # (B, H) @ (H, 3H) -> (B, 3H)
-    if bias_hh is not None:
-        hidden_gates += bias_hh
-    # (B, 2H): r and z side by side
-    reset_update = stable_sigmoid(input_gates[:, :2 * size] + hidden_gates[:, :2 * size])
-    reset, update = reset_update[:, :size], reset_update[:, size:]
-    hidden_candidate = hidden_gates[:, 2 * size:]  # W_hn h + b_hn, which r scales
-    candidate = np.tanh(input_gates[:, 2 * size:] + reset * hidden_candidate)
-    new_hidden = candidate + update * (hidden - candidate)  # = (1 - z) n + z h
-    return new_hidden, (reset_update, candidate, hidden_candidate)
-
-
-def _gru_step_backward(grad, hidden, weight_hh, saved, grad_input_gates, grad_hidden_gates):
-    """Backward of one GRU step, given the gradient (B, H) of h'. Fills the gradients of the input gates and of the
-    hidden gates (B, 3H each, pre-activation) and returns the gradient of the previous state h (B, H)."""
-    reset_update, candidate, hidden_candidate = saved
-    size = hidden.shape[1]
-    reset, update = reset_update[:, :size], reset_update[:, size:]
-    # h' = n + z (h - n):  d n = grad (1 - z),  d z = grad (h - n),  d h (direct) = grad z;  tanh' = 1 - n^2
-    grad_candidate = grad * (1 - update) * (1 - candidate * candidate)
-    grad_input_gates[:, 2 * size:] = grad_candidate
-    # n = tanh(.. + r * hidden_n):  d r = d n_pre * hidden_n;  then sigmoid' = s (1 - s) for r and z at once
-    np.multiply(grad_candidate, hidden_candidate, out=grad_input_gates[:, :size])
-    np.multiply(grad, hidden - candidate, out=grad_input_gates[:, size:2 * size])
-    grad_input_gates[:, :2 * size] *= reset_update * (1 - reset_update)
-    # The hidden gates get the same gradients, except the candidate's, which r scales on the way in.
-    grad_hidden_gates[:, :2 * size] = grad_input_gates[:, :2 * size]
-    np.multiply(grad_candidate, reset, out=grad_hidden_gates[:, 2 * size:])
-    return grad * update + grad_hidden_gates @ weight_hh.T  # (B, 3H) @ (3H, H) -> (B, H)
-
-
+# As for the LSTM below: the pointwise part of a step (the gates' sums, their activations, h') and its backward are
+# kernels (tinyattn.kernels.gru); the matrix multiplies stay here, with BLAS.
 @primitive(name="gru_cell", n_inputs=6)
 def gru_cell(x, hidden, weight_ih, weight_hh, bias_ih, bias_hh):
     """One GRU step (gate formulas in the module docstring): h' from x (B, I) and h (B, H).
@@ -82,14 +50,20 @@ def gru_cell(x, hidden, weight_ih, weight_hh, bias_ih, bias_hh):
     Weights (I, 3H) and (H, 3H), biases (3H,) or None, gates in the order reset, update, candidate. Returns (B, H).
     """
     _check_cell(3, x, (hidden,), weight_ih, weight_hh, bias_ih, bias_hh)
+    _check_kernel_dtype(x)
     input_gates = x @ weight_ih  # (B, I) @ (I, 3H) -> (B, 3H)
     if bias_ih is not None:
         input_gates += bias_ih
-    new_hidden, saved = _gru_step(input_gates, hidden, weight_hh, bias_hh)
+    hidden_gates = hidden @ weight_hh  # (B, H) @ (H, 3H) -> (B, 3H); the kernel adds b_hh, and then holds r, z
+    new_hidden, candidate = np.empty_like(hidden), np.empty_like(hidden)
+    gru_kernels.gru_step(hidden_gates, input_gates, bias_hh, hidden, None, new_hidden, candidate)
 
     def backward(grad):
         grad_input_gates, grad_hidden_gates = np.empty_like(input_gates), np.empty_like(input_gates)
-        grad_hidden = _gru_step_backward(grad, hidden, weight_hh, saved, grad_input_gates, grad_hidden_gates)
+        grad_hidden = np.empty_like(hidden)
+        gru_kernels.gru_step_backward(grad, hidden_gates, candidate, hidden, None, grad_input_gates, grad_hidden_gates,
+                                      grad_hidden)
+        grad_hidden += grad_hidden_gates @ weight_hh.T  # (B, 3H) @ (3H, H) -> (B, H)
         return (
             grad_input_gates @ weight_ih.T, grad_hidden, x.T @ grad_input_gates, hidden.T @ grad_hidden_gates,
             grad_input_gates.sum(axis=0), grad_hidden_gates.sum(axis=0),
@@ -108,27 +82,34 @@ def gru_sequence(input_gates, hidden, weight_hh, bias_hh, mask=None, reverse=Fal
     ``out[0]``, otherwise ``out[-1]``.
     """
     mask = _check_sequence(3, input_gates, (hidden,), weight_hh, bias_hh, mask)
+    _check_kernel_dtype(input_gates)
     steps = range(len(input_gates) - 1, -1, -1) if reverse else range(len(input_gates))
-    states = np.empty(input_gates.shape[:2] + hidden.shape[1:], input_gates.dtype)  # (T, B, H)
-    saved = [None] * len(input_gates)
-    state = hidden
+    # (T + 1, B, H): the initial state in the slot before the first step taken (T with `reverse`, else 0), so that
+    # the states each step starts from are a view, and the backward needs no copy of them.
+    buffer = np.empty((len(input_gates) + 1,) + hidden.shape, input_gates.dtype)
+    buffer[len(input_gates) if reverse else 0] = hidden
+    states, previous = (buffer[:-1], buffer[1:]) if reverse else (buffer[1:], buffer[:-1])  # (T, B, H)
+    # Every step's hidden gates, kept for the backward: h W_hh is written here, and the kernel adds b_hh and turns
+    # the first 2H columns into r and z in place (the last H keep h W_hn + b_hn); n of every step beside them.
+    hidden_gates = np.empty_like(input_gates)  # (T, B, 3H)
+    candidates = np.empty_like(states)  # (T, B, H)
     for t in steps:
-        new_state, saved[t] = _gru_step(input_gates[t], state, weight_hh, bias_hh)
-        if mask is not None:
-            new_state = np.where(mask[t, :, None], new_state, state)
-        states[t] = state = new_state
+        np.matmul(previous[t], weight_hh, out=hidden_gates[t])  # (B, H) @ (H, 3H) -> (B, 3H)
+        gru_kernels.gru_step(hidden_gates[t], input_gates[t], bias_hh, previous[t], None if mask is None else mask[t],
+                             states[t], candidates[t])
 
     def backward(grad_states):
-        previous = _previous_states(states, hidden, reverse)  # (T, B, H): the state each step started from
         grad_input_gates, grad_hidden_gates = np.empty_like(input_gates), np.empty_like(input_gates)
-        grad_state = np.zeros_like(states[0])
+        grad_state = np.zeros_like(hidden)  # d h carried from one step to the one before
+        step_grad, through_weights = np.empty_like(hidden), np.empty_like(hidden)
         for t in reversed(steps):
-            grad = grad_states[t] + grad_state
-            step_grad = grad if mask is None else np.where(mask[t, :, None], grad, 0)
-            grad_state = _gru_step_backward(
-                step_grad, previous[t], weight_hh, saved[t], grad_input_gates[t], grad_hidden_gates[t])
-            if mask is not None:
-                grad_state += np.where(mask[t, :, None], 0, grad)  # a padded step passes its state through
+            np.add(grad_states[t], grad_state, out=step_grad)  # with the step's own upstream gradient
+            gru_kernels.gru_step_backward(step_grad, hidden_gates[t], candidates[t], previous[t],
+                                          None if mask is None else mask[t], grad_input_gates[t], grad_hidden_gates[t],
+                                          grad_state)
+            # + d hidden_gates W_hh^T, 0 at a padded step (whose gates' gradient is 0): d h' passes through as it is
+            np.matmul(grad_hidden_gates[t], weight_hh.T, out=through_weights)  # (B, 3H) @ (3H, H) -> (B, H)
+            grad_state += through_weights
         grad_weight_hh, grad_bias_hh = _summed_over_steps(previous, grad_hidden_gates)
         return grad_input_gates, grad_state, grad_weight_hh, grad_bias_hh
 
@@ -213,13 +194,6 @@ def lstm_sequence(input_gates, hidden, cell, weight_hh, bias_hh, mask=None, reve
 
 
 # ----- shared by the sequence ops ------------------------------------------------------------------------------------
-def _previous_states(states, initial, reverse):
-    """The state each step started from, (T, B, H): the initial state, then the steps' results in their order."""
-    if reverse:
-        return np.concatenate([states[1:], initial[None]])
-    return np.concatenate([initial[None], states[:-1]])
-
-
 def _summed_over_steps(previous, grad_hidden_gates):
     """Gradients of W_hh and b_hh summed over all steps, by one matrix multiply: (H, G) and (G,)."""
     rows = previous.shape[0] * previous.shape[1]
@@ -266,7 +240,8 @@ def _check_recurrent(gate_count, batch, gates_width, state, weight_hh, bias_hh):
 
 
 def _check_kernel_dtype(array):
-    """The LSTM ops' kernels are compiled for float32 and float64 only (the other checks have run: one float dtype)."""
+    """The recurrent ops' kernels are compiled for float32 and float64 only (the other checks have run: one float
+    dtype)."""
     if array.dtype not in KERNEL_DTYPES:
         raise TypeError(f"needs float32 or float64 arrays (the dtypes of its kernels), got {array.dtype}")
 
