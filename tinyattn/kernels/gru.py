@@ -27,8 +27,8 @@ whose row helpers they share): one vectorised exp and expm1 for all the sigmoids
 """
 import numpy as np
 
-from tinyattn.kernels.exp import exp_scratch, numbers
-from tinyattn.kernels.lstm import CONTRACT, _keep_rows, _sigmoid, exp_expm1_row, sigmoid_row, tanh_from_expm1
+from tinyattn.kernels.exp import exp_scratch, numbers, stable_sigmoid
+from tinyattn.kernels.lstm import CONTRACT, exp_expm1_row, keep_rows, sigmoid_row, tanh_from_expm1
 from tinyattn.kernels.switch import Kernel, jit
 
 # ----- NumPy references -------------------------------------------------------------------------------------
@@ -42,7 +42,7 @@ def gru_step_reference(hidden_gates, input_gates, bias, hidden, keep, new_hidden
         hidden_gates += bias
     reset_update = hidden_gates[:, :2 * size]  # r and z side by side
     reset_update += input_gates[:, :2 * size]
-    reset_update[...] = _sigmoid(reset_update)
+    reset_update[...] = stable_sigmoid(reset_update)
     reset, update, hidden_candidate = hidden_gates[:, :size], hidden_gates[:, size:2 * size], hidden_gates[:, 2 * size:]
     np.multiply(reset, hidden_candidate, out=candidate)  # r scales the recurrent part only, b_hn included
     candidate += input_gates[:, 2 * size:]
@@ -159,12 +159,12 @@ def gru_step_backward_rows(grad_hidden, hidden_gates, candidate, hidden, keep, g
 def gru_step_numba(hidden_gates, input_gates, bias, hidden, keep, new_hidden, candidate):
     dtype, (batch, width) = hidden_gates.dtype, hidden_gates.shape
     gru_step_rows(hidden_gates, input_gates, np.zeros(width, dtype) if bias is None else bias, hidden,
-                  _keep_rows(keep, batch), new_hidden, candidate, numbers(dtype), exp_scratch(2 * hidden.size, dtype))
+                  keep_rows(keep, batch), new_hidden, candidate, numbers(dtype), exp_scratch(2 * hidden.size, dtype))
 
 
 def gru_step_backward_numba(grad_hidden, hidden_gates, candidate, hidden, keep, grad_input_gates, grad_hidden_gates,
                             grad_previous_hidden):
-    gru_step_backward_rows(grad_hidden, hidden_gates, candidate, hidden, _keep_rows(keep, hidden.shape[0]),
+    gru_step_backward_rows(grad_hidden, hidden_gates, candidate, hidden, keep_rows(keep, hidden.shape[0]),
                            grad_input_gates, grad_hidden_gates, grad_previous_hidden, hidden_gates.dtype.type(1))
 
 

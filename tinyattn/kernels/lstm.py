@@ -29,16 +29,10 @@ vectorise (tinyattn/kernels/exp.py).
 """
 import numpy as np
 
-from tinyattn.kernels.exp import exp_scratch, numbers
+from tinyattn.kernels.exp import exp_scratch, numbers, stable_sigmoid
 from tinyattn.kernels.switch import Kernel, jit
 
 # ----- NumPy references -------------------------------------------------------------------------------------
-
-
-def _sigmoid(values):
-    """1 / (1 + e ** -x); e ** -x overflows to inf below x of about -88 (float32), where 0 is the right limit."""
-    with np.errstate(over="ignore"):
-        return 1 / (1 + np.exp(-values))
 
 
 def lstm_step_reference(gates, input_gates, bias, hidden, cell, keep, new_hidden, new_cell, tanh_cell):
@@ -49,9 +43,9 @@ def lstm_step_reference(gates, input_gates, bias, hidden, cell, keep, new_hidden
     if bias is not None:
         gates += bias
     input_forget, candidate, output = gates[:, :2 * size], gates[:, 2 * size:3 * size], gates[:, 3 * size:]
-    input_forget[...] = _sigmoid(input_forget)  # i and f side by side
+    input_forget[...] = stable_sigmoid(input_forget)  # i and f side by side
     np.tanh(candidate, out=candidate)
-    output[...] = _sigmoid(output)
+    output[...] = stable_sigmoid(output)
     input_gate, forget = input_forget[:, :size], input_forget[:, size:]
     np.multiply(forget, cell, out=new_cell)
     new_cell += input_gate * candidate  # c' = f c + i g
@@ -228,7 +222,7 @@ def lstm_step_backward_rows(grad_hidden, grad_cell, gates, cell, tanh_cell, keep
 _all_kept = {}  # batch size -> (B,) all True, never written: `keep` for a step without padding
 
 
-def _keep_rows(keep, batch):
+def keep_rows(keep, batch):
     if keep is not None:
         return keep
     if batch not in _all_kept:
@@ -239,12 +233,12 @@ def _keep_rows(keep, batch):
 def lstm_step_numba(gates, input_gates, bias, hidden, cell, keep, new_hidden, new_cell, tanh_cell):
     dtype, (batch, width) = gates.dtype, gates.shape
     lstm_step_rows(gates, input_gates, np.zeros(width, dtype) if bias is None else bias, hidden, cell,
-                   _keep_rows(keep, batch), new_hidden, new_cell, tanh_cell, numbers(dtype),
+                   keep_rows(keep, batch), new_hidden, new_cell, tanh_cell, numbers(dtype),
                    exp_scratch(max(width, cell.size), dtype))
 
 
 def lstm_step_backward_numba(grad_hidden, grad_cell, gates, cell, tanh_cell, keep, grad_gates, grad_previous_cell):
-    lstm_step_backward_rows(grad_hidden, grad_cell, gates, cell, tanh_cell, _keep_rows(keep, gates.shape[0]),
+    lstm_step_backward_rows(grad_hidden, grad_cell, gates, cell, tanh_cell, keep_rows(keep, gates.shape[0]),
                             grad_gates, grad_previous_cell, gates.dtype.type(1))
 
 

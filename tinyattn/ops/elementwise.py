@@ -5,6 +5,7 @@ Binary operations broadcast as NumPy does; the engine sums each gradient back to
 import numpy as np
 
 from tinyattn.errors import DTypeError
+from tinyattn.kernels.exp import stable_sigmoid
 from tinyattn.primitive import primitive
 
 
@@ -91,20 +92,6 @@ def tanh(x):
     out = np.tanh(x)
     # No Python scalar in the VJP: on tiny arrays NumPy spends longer converting `1` than computing.
     return out, lambda grad: grad - grad * out * out
-
-
-def stable_sigmoid(x):
-    """1 / (1 + e ** -x) of a plain array, finite at every x and silent: the one sigmoid of the ops (the `sigmoid`
-    primitive, binary cross-entropy's gradient, the GRU and LSTM gates).
-
-    Below x of about -88 (float32) or -709 (float64), e ** -x overflows to inf, and 1 / (1 + inf) = 0 is the right
-    limit (the exact value is below the smallest normal number there); that overflow, like the underflow of e ** -x
-    to 0 for large x, is expected and silenced, whatever ``np.seterr`` says. For x < 0 this form is slightly more
-    accurate than e ** x / (1 + e ** x), and it takes four passes over the array where that one needs seven: the
-    recurrent ops call it at every step.
-    """
-    with np.errstate(over="ignore", under="ignore"):
-        return 1 / (1 + np.exp(-x))
 
 
 @primitive
