@@ -30,18 +30,24 @@ def jit(function=None, **options):
     ``tinyattn.kernels`` names it (imports included): Numba resolves the globals a kernel calls (another loop
     function, the vectorised exp) when it compiles that kernel, so they must be dispatchers by then. Compilation
     itself happens per dtype on first call, and the result is cached on disk.
+
+    No loop function gets the wrapper that would let it be passed around as a C function pointer (Numba's
+    cfunc wrapper), which nothing here does: it is code for LLVM to compile, once per loop function and dtype.
     """
     if function is None:
         return functools.partial(jit, **options)
     if _state.compiled:  # a kernel module imported after the first kernel call
-        return importlib.import_module("numba").njit(cache=True, **options)(function)
+        return _njit(function, options)
     _loops.append((function, options))
     return function
 
 
+def _njit(function, options):
+    return importlib.import_module("numba").njit(cache=True, no_cfunc_wrapper=True, **options)(function)
+
+
 def _compile_loops():
-    numba = importlib.import_module("numba")
-    dispatchers = {id(function): numba.njit(cache=True, **options)(function) for function, options in _loops}
+    dispatchers = {id(function): _njit(function, options) for function, options in _loops}
     for name, module in list(sys.modules.items()):
         if name.startswith("tinyattn.kernels.") and module is not None:
             namespace = vars(module)
