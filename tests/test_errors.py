@@ -46,6 +46,20 @@ def test_bad_input_error_names_the_op_and_the_inputs(call, error, fragments):
     S.assert_error_names(error, call, fragments)
 
 
+@pytest.mark.parametrize("op", ["softmax", "log_softmax", "logsumexp"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf], ids=["nan", "plus-inf"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_float_mask_holding_nan_or_plus_inf_is_refused_naming_the_op_and_the_position(op, bad, dtype):
+    # Added to the scores, NaN or +inf would make the whole row NaN; -inf (drop) is the one infinity a mask may hold.
+    mask = np.zeros((1, 3), dtype)  # broadcast over the rows: the position is named in the mask's own shape
+    mask[0, 2] = -np.inf
+    x = t((2, 3), dtype)
+    assert not np.isnan(getattr(F, op)(x, mask=mask).data).any()  # log_softmax is -inf where dropped
+    mask[0, 1] = bad
+    S.assert_error_names(ValueError, lambda: getattr(F, op)(x, mask=mask),
+                         [f"{op}: a float mask", f"mask[0, 1] is {bad}", f"(2, 3) {np.dtype(dtype).name}"])
+
+
 def test_op_errors_remain_catchable_as_the_builtin_exception_types():
     with pytest.raises(ValueError):
         t((3, 4)) @ t((5, 6))
@@ -101,6 +115,33 @@ def test_integer_numpy_scalars_lists_and_tuples_are_accepted_as_axes():
     assert F.softmax(x, axis=np.int8(0)).shape == (2, 3)
     assert [piece.shape for piece in F.split(x, 3, axis=np.int64(-1))] == [(2, 1)] * 3
     assert F.take(x, np.array([2, 0]), axis=np.int64(1)).shape == (2, 2)
+
+
+@pytest.mark.parametrize(
+    "sections, error, fragment",
+    [
+        (2.5, DTypeError, "number of sections must be an int, got 2.5"),  # int() would make it 2
+        (True, DTypeError, "number of sections must be an int, got True"),
+        (np.float64(2.0), DTypeError, "number of sections must be an int"),
+        ([1.5], DTypeError, "split points must be integers"),
+        ([True], DTypeError, "split points must be integers"),
+        ([[1]], ShapeError, "flat list of integers"),
+        (3, ShapeError, "size 4 does not divide into 3"),
+        (0, ShapeError, "size 4 does not divide into 0"),
+    ],
+    ids=["float", "bool", "numpy-float", "float-point", "bool-point", "nested-points", "uneven", "zero"],
+)
+def test_split_refuses_sections_and_points_that_are_not_whole_numbers_naming_split_and_the_input(sections, error,
+                                                                                                   fragment):
+    S.assert_error_names(error, lambda: F.split(t((4, 3)), sections), ["split", fragment, "(4, 3)", "float64"])
+
+
+def test_split_takes_points_as_a_list_a_tuple_or_an_integer_array_as_numpy_does():
+    x = ta.tensor(np.arange(12.0).reshape(4, 3))
+    for points in ([1, 3], (1, 3), np.array([1, 3]), [1, 9], [3, 1], []):
+        pieces = F.split(x, points)
+        expected = np.split(x.data, points)
+        assert [piece.shape for piece in pieces] == [part.shape for part in expected], points
 
 
 @pytest.mark.parametrize("axis", [5, -3])

@@ -245,6 +245,28 @@ def test_padded_steps_give_exactly_zero_outputs_and_zero_input_gradients(data, c
     assert np.all(x.grad[padded] == 0)
 
 
+@pytest.mark.parametrize("kind", ["GRU", "LSTM"])
+@pytest.mark.parametrize("filler", [np.nan, np.inf, -1e30], ids=["nan", "inf", "huge"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_whatever_fills_the_padding_changes_no_output_and_no_gradient(kind, filler, dtype):
+    # W_ih's gradient sums x^T times the gates' gradient over every step, padded ones included: 0 * NaN would leak.
+    model = getattr(nn, kind)(3, 4, num_layers=2, bidirectional=True, rng=0, dtype=dtype)
+    lengths = np.array([5, 3, 0])
+    clean = np.random.default_rng(1).normal(size=(5, 3, 3)).astype(dtype)
+    clean[3:, 1], clean[:, 2] = 0, 0
+    upstream = np.random.default_rng(2).normal(size=(5, 3, 8)).astype(dtype)
+    results = []
+    for x in (clean, np.where(clean == 0, dtype(filler), clean)):
+        model.zero_grad()
+        x = ta.tensor(x, requires_grad=True)
+        output, finals = run(model, x, lengths=lengths)
+        output.backward(upstream)
+        results.append([output.data, *(part.data for part in finals), x.grad] + [p.grad for p in model.parameters()])
+    assert np.isfinite(np.concatenate([part.ravel() for part in results[1]])).all()
+    for got, expected in zip(results[1], results[0], strict=True):
+        np.testing.assert_array_equal(got, expected)
+
+
 @settings(max_examples=PROPERTY_EXAMPLES, deadline=None)
 @given(data=st.data(), config=S.recurrent_configs(max_steps=5))
 def test_padded_batch_equals_each_sequence_run_alone_in_outputs_final_states_and_gradients(data, config):

@@ -55,7 +55,7 @@ from tinyattn.ops import (
 )
 from tinyattn.ops import concatenate as _concatenate
 from tinyattn.ops import stack as _stack
-from tinyattn.ops.axes import normalized_axis
+from tinyattn.ops.axes import integer_axes, normalized_axis
 from tinyattn.primitive import as_array, op_error
 from tinyattn.random import generator
 from tinyattn.scaled_dot_product import scaled_dot_product_attention
@@ -132,23 +132,35 @@ def permute(x, axes):
 def split(x, indices_or_sections, axis=0):
     """A list of pieces of x along `axis`, as ``np.split``: a number of equal sections, or the split points.
 
+    The number of sections is an integer that divides the axis; split points are integers (a list, tuple or 1-D
+    array), and as in NumPy a point past the end, or below the one before it, gives an empty piece. Anything else (a
+    float such as 2.5, which ``int()`` would truncate, or a bool) is refused with an error naming ``split``.
+
     Each piece is a slice of x (``getitem``), so its gradient flows back into the right part of x.
     """
     try:
         axis = normalized_axis(axis, as_array(x).ndim)
+        points = _split_points(indices_or_sections, as_array(x).shape[axis])
     except (ShapeError, DTypeError) as error:
         raise op_error("split", [x], error) from error
-    size = as_array(x).shape[axis]
-    if np.ndim(indices_or_sections) == 0:
-        sections = int(indices_or_sections)
-        if sections <= 0 or size % sections:
-            raise ShapeError(f"split: an axis of size {size} does not divide into {sections} equal sections")
-        points = list(range(0, size, size // sections))[1:]
-    else:
-        points = list(indices_or_sections)
-    bounds = [0] + points + [size]
+    bounds = [0] + points + [as_array(x).shape[axis]]
     lead = (slice(None),) * axis
     return [getitem(x, lead + (slice(start, stop),)) for start, stop in itertools.pairwise(bounds)]
+
+
+def _split_points(indices_or_sections, size):
+    """The points where `split` cuts an axis of `size`, as a list of ints."""
+    if np.ndim(indices_or_sections) == 0:
+        sections = integer_axes(indices_or_sections, name="the number of sections")
+        if sections <= 0 or size % sections:
+            raise ShapeError(f"an axis of size {size} does not divide into {sections} equal sections")
+        return list(range(0, size, size // sections))[1:]
+    points = np.asarray(indices_or_sections)
+    if points.ndim != 1:
+        raise ShapeError(f"the split points must be a flat list of integers, got shape {points.shape}")
+    if points.size and (points.dtype.kind not in "iu"):
+        raise DTypeError(f"the split points must be integers, got {indices_or_sections!r} ({points.dtype})")
+    return [int(point) for point in points]
 
 
 __all__ = [

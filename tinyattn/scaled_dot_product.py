@@ -17,6 +17,7 @@ from tinyattn.errors import DTypeError, ShapeError
 from tinyattn.kernels.exp import KERNEL_DTYPES
 from tinyattn.ops import where
 from tinyattn.ops.attention import fused_attention
+from tinyattn.ops.softmax import float_mask_problem
 from tinyattn.primitive import as_array
 from tinyattn.random import generator
 from tinyattn.tensor import as_tensor
@@ -91,21 +92,6 @@ def attended_keys(mask):
     """The keys some query may attend to, for a bool or float mask (..., Tq, Tk): (..., Tk) bool. A float mask drops
     a key where it is -inf."""
     return (mask if mask.dtype == np.bool_ else mask != -np.inf).any(axis=-2)  # (..., Tq, Tk) -> (..., Tk)
-
-
-def float_mask_problem(mask, name="mask"):
-    """(ValueError, what is wrong) when a float mask holds NaN or +inf, else None. A float mask is added to the
-    scores: finite numbers and -inf (drop) are meaningful, but NaN or +inf turns the whole row of weights into NaN
-    (NaN propagates; +inf gives inf / inf). Named by its first bad position.
-
-    A ValueError: the mask's shape and dtype are right (not a ShapeError or DTypeError), one of its values is not,
-    and tinyattn.errors has no class for bad values, so the built-in one NumPy users expect."""
-    bad = np.isnan(mask) | (mask == np.inf)
-    if not bad.any():
-        return None
-    position = tuple(int(index) for index in np.argwhere(bad)[0])
-    return ValueError, (f"a float {name} holds finite numbers (added to the scores) or -inf (drop), but "
-                        f"{name}{list(position)} is {mask[position]}, which would make its row of weights NaN")
 
 
 def _fused(query, key, value, mask, is_causal, scale):

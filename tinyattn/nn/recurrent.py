@@ -196,7 +196,9 @@ class _Layers(Module):
 
     def _run(self, x, steps_mask, initial_states):
         """The layers one after the other: (output (T, B, D*H), final states, each a list of D*L (B, H) tensors)."""
-        layer_input = x
+        # A padded step's input is never used, but W_ih's gradient sums x^T times the input gates' gradient over every
+        # step: a NaN or inf in the padding would make it NaN (0 * NaN), so the padded steps are zeroed first.
+        layer_input = x if steps_mask is None else ops.where(steps_mask[:, :, None], x, 0.0)
         finals = []
         for layer in range(self.num_layers):
             outputs = []

@@ -6,8 +6,9 @@ kernel or its NumPy reference, whichever the switch selects.
 
 Masks follow tinyattn's one convention: boolean True = keep. A float mask is added to the scaled scores and gets
 no gradient (a float mask of 0s and 1s is a small additive bias, not a keep mask). An integer mask is refused, even
-of 0s and 1s: its polarity would be a guess. A row with nothing kept gives softmax weights of 0, a log_softmax and
-logsumexp of -inf, and zero gradients, never NaN.
+of 0s and 1s: its polarity would be a guess. A float mask holding NaN or +inf is refused too (it would make its
+whole row NaN). A row with nothing kept gives softmax weights of 0, a log_softmax and logsumexp of -inf, and zero
+gradients, never NaN.
 """
 import numpy as np
 
@@ -36,7 +37,26 @@ def _check(x, axes, mask):
         fits = False
     if not fits:
         raise ShapeError(f"mask of shape {mask.shape} does not broadcast to the input's shape {x.shape}")
+    problem = float_mask_problem(mask) if mask.dtype.kind == "f" else None
+    if problem is not None:
+        error, message = problem
+        raise error(message)
     return mask
+
+
+def float_mask_problem(mask, name="mask"):
+    """(ValueError, what is wrong) when a float mask holds NaN or +inf, else None. A float mask is added to the
+    scores: finite numbers and -inf (drop) are meaningful, but NaN or +inf turns the whole row of weights into NaN
+    (NaN propagates; +inf gives inf / inf). Named by its first bad position.
+
+    A ValueError: the mask's shape and dtype are right (not a ShapeError or DTypeError), one of its values is not,
+    and tinyattn.errors has no class for bad values, so the built-in one NumPy users expect."""
+    if (mask < np.inf).all():  # one pass: False for NaN and +inf alike
+        return None
+    bad = np.isnan(mask) | (mask == np.inf)
+    position = tuple(int(index) for index in np.argwhere(bad)[0])
+    return ValueError, (f"a float {name} holds finite numbers (added to the scores) or -inf (drop), but "
+                        f"{name}{list(position)} is {mask[position]}, which would make its row of weights NaN")
 
 
 class _LastAxis:
