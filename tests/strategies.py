@@ -6,6 +6,7 @@ Every float strategy draws each element on its own (``fill=st.nothing()``): Hypo
 an array with one repeated value, and a constant upstream gradient hides softmax bugs as ``out.sum()`` does.
 Elements are bounded so that a central difference with eps 1e-6 stays far above rounding noise.
 """
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -594,7 +595,10 @@ LAYOUTS = ("contiguous", "transposed", "strided", "read-only")
 
 
 def laid_out(array, layout):
-    """`array`'s values in a given memory layout: C-contiguous, a transposed view, a strided view, or read-only."""
+    """`array`'s values in a given memory layout: C-contiguous, a transposed view, a strided view, or read-only (a
+    1-D array, which has no transpose, strided for "transposed")."""
+    if layout == "transposed" and array.ndim < 2:
+        layout = "strided"
     if layout == "transposed":
         return np.ascontiguousarray(np.swapaxes(array, -1, -2)).swapaxes(-1, -2)
     if layout == "strided":
@@ -813,6 +817,59 @@ def assert_fused_kernel_matches(kernel_result, reference_result, scale=1.0):
     assert kernel_result.shape == reference_result.shape
     rtol = FUSED_KERNEL_RTOL[reference_result.dtype]
     np.testing.assert_allclose(kernel_result, reference_result, rtol=rtol, atol=rtol * scale)
+
+
+def assert_one_compilation_per_dtype(*dispatchers):
+    """Each Numba dispatcher has compiled at most one signature per float dtype: whatever the layout and flags of
+    the arrays its kernel was given, they reached Numba in one form (C-contiguous inputs read-only, outputs
+    writable), which a second compilation for the same dtype would contradict."""
+    for dispatcher in dispatchers:
+        # The float dtype of each signature: that of its first float argument, array or scalar.
+        dtypes = [next(name for name in (str(getattr(argument, "dtype", argument)) for argument in signature)
+                       if name.startswith("float"))
+                  for signature in dispatcher.signatures]
+        assert len(dtypes) == len(set(dtypes)), f"{dispatcher.py_func.__name__}: {dispatcher.signatures}"
+        for signature in dispatcher.signatures:
+            assert all(argument.layout == "C" for argument in signature if hasattr(argument, "layout")), signature
+
+
+def assert_module_compiled_once_per_dtype(module):
+    """assert_one_compilation_per_dtype for every Numba dispatcher of a kernel module (none before its first
+    kernel call; afterwards its loop functions are dispatchers)."""
+    dispatchers = [value for value in vars(module).values()
+                   if hasattr(value, "signatures") and getattr(value, "py_func", None) is not None
+                   and value.py_func.__module__ == module.__name__]
+    assert_one_compilation_per_dtype(*dispatchers)
+
+
+def assert_every_layout_gives_the_reference_results(run):
+    """For each layout of LAYOUTS, run(implementation, lay, output) with `lay(array)` giving an input that layout and
+    `output(shape, dtype)` a new output array in it (C-contiguous for "read-only"); the Numba kernels' results equal
+    the references' (assert_fused_kernel_matches, scale 2)."""
+    for layout in LAYOUTS:
+        out_layout = "contiguous" if layout == "read-only" else layout
+        lay = functools.partial(_laid_out_as, layout)
+        output = functools.partial(_output_as, out_layout)
+        results = {implementation: run(implementation, lay, output) for implementation in KERNEL_IMPLEMENTATIONS}
+        for got, expected in zip(results["numba"], results["reference"], strict=True):
+            assert_fused_kernel_matches(got, expected, scale=2.0)
+
+
+def _laid_out_as(layout, array):
+    return laid_out(array, layout)
+
+
+def _output_as(layout, shape, dtype):
+    return output_laid_out(shape, dtype, layout)
+
+
+def output_laid_out(shape, dtype, layout):
+    """An empty, writable output array of `shape` in a layout: C-contiguous, transposed (Fortran order) or strided."""
+    if layout == "transposed":
+        return np.empty(shape, dtype, order="F")
+    if layout == "strided":
+        return np.empty(shape[:-1] + (2 * shape[-1],), dtype)[..., ::2]
+    return np.empty(shape, dtype)
 
 
 def largest(values):

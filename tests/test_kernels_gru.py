@@ -54,6 +54,7 @@ def test_forward_kernel_equals_its_reference_and_writes_no_input(case):
         S.assert_fused_kernel_matches(result, want, scale=scale)
     for name, value in before.items():
         np.testing.assert_array_equal(case[name], value)
+    S.assert_module_compiled_once_per_dtype(kernels)  # whatever layouts this example's arrays had
 
 
 @settings(max_examples=EXAMPLES)
@@ -66,6 +67,31 @@ def test_backward_kernel_equals_its_reference_and_writes_no_input(case):
         S.assert_fused_kernel_matches(result, want, scale=scale)
     for name, value in before.items():
         np.testing.assert_array_equal(case[name], value)
+    S.assert_module_compiled_once_per_dtype(kernels)  # whatever layouts this example's arrays had
+
+
+@pytest.mark.parametrize("dtype", S.KERNEL_DTYPES)
+def test_arrays_of_any_layout_in_and_out_give_the_reference_results_and_one_compilation_per_dtype(dtype):
+    # As for the LSTM kernels: one form of each array reaches Numba (exp.kernel_input, exp.kernel_output).
+    rng = np.random.default_rng(0)
+    batch, size = 3, 10
+    h, dh, candidate = (rng.uniform(-1, 1, (batch, size)).astype(dtype) for _ in range(3))
+    recurrent, input_gates = (rng.normal(size=(batch, 3 * size)).astype(dtype) for _ in range(2))
+    bias, gates = rng.normal(size=3 * size).astype(dtype), rng.uniform(0.1, 0.9, (batch, 3 * size)).astype(dtype)
+    keep = np.array([True, False, True])
+
+    def run(implementation, lay, output):
+        hidden_gates, new_h, new_candidate = (output(shape, dtype) for shape in [recurrent.shape] + [h.shape] * 2)
+        hidden_gates[...] = recurrent  # h W_hh on entry, r, z and h W_hn + b_hn on return
+        getattr(kernels.gru_step, implementation)(hidden_gates, lay(input_gates), lay(bias), lay(h), lay(keep), new_h,
+                                                  new_candidate)
+        grads = output(gates.shape, dtype), output(gates.shape, dtype), output(h.shape, dtype)
+        getattr(kernels.gru_step_backward, implementation)(lay(dh), lay(gates), lay(candidate), lay(h), lay(keep),
+                                                           *grads)
+        return (hidden_gates, new_h, new_candidate, *grads)
+
+    S.assert_every_layout_gives_the_reference_results(run)
+    S.assert_one_compilation_per_dtype(kernels.gru_step_rows, kernels.gru_step_backward_rows)
 
 
 @pytest.mark.parametrize("implementation", S.KERNEL_IMPLEMENTATIONS)

@@ -53,6 +53,7 @@ def test_forward_kernel_equals_its_reference_and_writes_no_input(case):
         S.assert_fused_kernel_matches(result, want, scale=scale)
     for name, value in before.items():
         np.testing.assert_array_equal(case[name], value)
+    S.assert_module_compiled_once_per_dtype(kernels)  # whatever layouts this example's arrays had
 
 
 @settings(max_examples=EXAMPLES)
@@ -65,6 +66,32 @@ def test_backward_kernel_equals_its_reference_and_writes_no_input(case):
         S.assert_fused_kernel_matches(result, want, scale=scale)
     for name, value in before.items():
         np.testing.assert_array_equal(case[name], value)
+    S.assert_module_compiled_once_per_dtype(kernels)  # whatever layouts this example's arrays had
+
+
+@pytest.mark.parametrize("dtype", S.KERNEL_DTYPES)
+def test_arrays_of_any_layout_in_and_out_give_the_reference_results_and_one_compilation_per_dtype(dtype):
+    # Numba compiles a kernel again for each layout and writability of its arrays (2-4 s each): inputs reach it as
+    # C-contiguous read-only arrays, outputs as C-contiguous writable ones (a copy, copied back, where they are not).
+    rng = np.random.default_rng(0)
+    batch, size = 3, 10
+    h, c, dh, dc, tanh_cell = (rng.uniform(-1, 1, (batch, size)).astype(dtype) for _ in range(5))
+    recurrent, input_gates = (rng.normal(size=(batch, 4 * size)).astype(dtype) for _ in range(2))
+    bias, activations = rng.normal(size=4 * size).astype(dtype), rng.uniform(0.1, 0.9, (batch, 4 * size)).astype(dtype)
+    keep = np.array([True, False, True])
+
+    def run(implementation, lay, output):
+        gates, new_h, new_c, new_tanh = (output(shape, dtype) for shape in [recurrent.shape] + [h.shape] * 3)
+        gates[...] = recurrent  # h W_hh on entry, the activations on return
+        getattr(kernels.lstm_step, implementation)(gates, lay(input_gates), lay(bias), lay(h), lay(c), lay(keep), new_h,
+                                                   new_c, new_tanh)
+        grad_gates, grad_c = output(recurrent.shape, dtype), output(h.shape, dtype)
+        getattr(kernels.lstm_step_backward, implementation)(lay(dh), lay(dc), lay(activations), lay(c),
+                                                            lay(tanh_cell), lay(keep), grad_gates, grad_c)
+        return gates, new_h, new_c, new_tanh, grad_gates, grad_c
+
+    S.assert_every_layout_gives_the_reference_results(run)
+    S.assert_one_compilation_per_dtype(kernels.lstm_step_rows, kernels.lstm_step_backward_rows)
 
 
 @pytest.mark.parametrize("implementation", S.KERNEL_IMPLEMENTATIONS)

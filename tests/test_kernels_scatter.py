@@ -18,6 +18,7 @@ def test_scatter_add_kernel_equals_np_add_at_with_repeated_rows(data, dtype, lay
     expected = scatter_kernels.scatter_add_rows.reference(start.copy(), rows, values)
     got = scatter_kernels.scatter_add_rows.numba(start.copy(), rows, values)
     S.assert_kernel_matches(got, expected)
+    S.assert_module_compiled_once_per_dtype(scatter_kernels)  # whatever layouts this example's arrays had
 
 
 def test_scatter_add_kernel_refuses_rows_outside_the_table():
@@ -38,6 +39,7 @@ def test_scatter_into_zeros_equals_zeros_plus_np_add_at_and_returns_a_new_array(
         got = scatter(shape, rows, values)
         S.assert_kernel_matches(got, expected)
         assert got.base is None  # a new array, not a view: the engine may make it a .grad without a copy
+    S.assert_module_compiled_once_per_dtype(scatter_kernels)  # whatever layouts this example's arrays had
 
 
 def test_scatter_into_zeros_zeroes_the_rows_no_value_reaches_even_in_reused_memory():

@@ -22,6 +22,7 @@ def test_softmax_family_kernel_equals_its_reference(name, case):
     before = scores.copy()
     S.assert_kernel_matches(kernel.numba(scores, mask, scale), kernel.reference(scores, mask, scale))
     np.testing.assert_array_equal(scores, before)  # inputs are never written
+    S.assert_module_compiled_once_per_dtype(softmax_kernels)  # whatever layouts this example's arrays had
 
 
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
@@ -36,6 +37,7 @@ def test_softmax_family_backward_kernel_equals_its_reference(name, case, data):
     masks = (mask,) if name == "log_softmax" else ()  # log_softmax's backward takes the forward's mask
     S.assert_kernel_matches(backward.numba(forward, grad, scale, *masks),
                             backward.reference(forward, grad, scale, *masks))
+    S.assert_module_compiled_once_per_dtype(softmax_kernels)  # whatever layouts this example's arrays had
 
 
 @pytest.mark.parametrize("dtype", S.KERNEL_DTYPES)

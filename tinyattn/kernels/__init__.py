@@ -9,6 +9,9 @@ The reference is the documentation; the kernel is the speed. Which one runs is d
 When Numba is not installed the references are used, and one warning says so. Numba is imported on the first
 kernel call, never by ``import tinyattn``; each kernel is compiled on first use for the dtypes it meets
 (float32 and float64) and cached on disk (``cache=True``), so a later process loads it in a fraction of a second.
+Numba would compile again for every new layout of an argument (Fortran order, strides, read-only): every kernel's
+inputs therefore reach it C-contiguous and read-only, its outputs C-contiguous and writable (``exp.kernel_input``,
+``exp.kernel_output``), one compilation per dtype whatever arrays the caller has.
 
 Families (one module each): ``softmax`` (softmax, log_softmax, logsumexp, with scale and masks fused in),
 ``cross_entropy``, ``scatter`` (scatter-add for index backward passes), ``layer_norm``, ``attention`` (fused

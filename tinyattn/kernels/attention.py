@@ -28,7 +28,7 @@ and zero gradients.
 import numpy as np
 
 from tinyattn.kernels import parallel
-from tinyattn.kernels.exp import exp_scratch, exp_shifted_row_inplace, numbers
+from tinyattn.kernels.exp import exp_scratch, exp_shifted_row_inplace, kernel_input, numbers
 from tinyattn.kernels.switch import FASTMATH, Kernel, jit
 
 BLOCK = 512  # queries and keys per block: at T = 16,384 9% faster than 256 and 4% than 1,024 (bench/README.md)
@@ -300,13 +300,13 @@ _NO_BIAS = {}
 
 
 def _bias_arguments(bias, dtype):
-    """The bias block as the kernels take it (3-D, contiguous: a copy of a view, the size of one block), and whether
-    there is one: without, a 1 x 1 x 1 stand-in, so that each kernel compiles once per dtype (Numba compiles again
-    for each array layout)."""
+    """The bias block as the kernels take it (3-D, a kernel input: a copy of a view, the size of one block), and
+    whether there is one: without, a 1 x 1 x 1 stand-in, so that each kernel compiles once per dtype (Numba compiles
+    again for each array layout)."""
     if bias is not None:
-        return np.ascontiguousarray(bias), True
+        return kernel_input(bias), True
     if dtype not in _NO_BIAS:
-        _NO_BIAS[dtype] = np.zeros((1, 1, 1), dtype)
+        _NO_BIAS[dtype] = kernel_input(np.zeros((1, 1, 1), dtype))
     return _NO_BIAS[dtype], False
 
 
@@ -327,12 +327,12 @@ class _NumbaSteps:
     @staticmethod
     def probabilities(scores, bias, diagonal, lse):
         bias, has_bias = _bias_arguments(bias, scores.dtype)
-        _probabilities_rows(scores, bias, has_bias, 0 if diagonal is None else diagonal, diagonal is not None, lse,
-                            numbers(scores.dtype), exp_scratch(scores.shape[-1], scores.dtype))
+        _probabilities_rows(scores, bias, has_bias, 0 if diagonal is None else diagonal, diagonal is not None,
+                            kernel_input(lse), numbers(scores.dtype), exp_scratch(scores.shape[-1], scores.dtype))
 
     @staticmethod
     def score_grad(d_probabilities, probabilities, delta):
-        _score_grad_rows(d_probabilities, probabilities, delta)
+        _score_grad_rows(d_probabilities, kernel_input(probabilities), kernel_input(delta))
 
 
 def forward_numba(q, k, v, scale, causal=False, bias=None, block=BLOCK):

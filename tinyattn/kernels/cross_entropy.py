@@ -20,7 +20,7 @@ The NumPy references come first; the Numba kernels follow, one pass over each ro
 """
 import numpy as np
 
-from tinyattn.kernels.exp import exp_scratch, numbers
+from tinyattn.kernels.exp import exp_scratch, kernel_input, numbers
 from tinyattn.kernels.softmax import as_rows, softmax_row_inplace
 from tinyattn.kernels.switch import FASTMATH, Kernel, jit
 
@@ -116,8 +116,8 @@ def cross_entropy_backward_rows(probs, targets, grad, ignore_index, keep_weight,
 
 
 def _per_row(values, rows, dtype):
-    """(...) -> (N,) contiguous in `dtype`; a size other than N is an error here, not a stray read in the loop."""
-    return np.ascontiguousarray(values, dtype=dtype).reshape(rows)
+    """(...) -> (N,), a kernel input in `dtype`; a size other than N is an error here, not a stray read in the loop."""
+    return kernel_input(values, dtype).reshape(rows)
 
 
 def cross_entropy_numba(logits, targets, ignore_index=-100, label_smoothing=0.0):

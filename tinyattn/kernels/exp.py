@@ -77,6 +77,33 @@ def exp_scratch(size, dtype):
     return np.empty(size, _BITS[np.dtype(dtype)])
 
 
+def kernel_input(array, dtype=None):
+    """`array` (in `dtype`, if given) as a kernel reads it: C-contiguous (a copy, if it was not) and read-only (a
+    view). Numba compiles a kernel once for each combination of its arguments' types, and a Fortran-ordered, strided
+    or writable-versus-read-only array is a type of its own (0.5-4 s of compilation each): every kernel's inputs
+    reach it in this one form, and its outputs as C-contiguous writable arrays (``kernel_output``)."""
+    array = np.ascontiguousarray(array, dtype=dtype)
+    if array.flags.writeable:
+        array = array.view()
+        array.setflags(write=False)
+    return array
+
+
+def kernel_output(array):
+    """`array` itself when a kernel can write it as it is (C-contiguous and writable, as the arrays the ops allocate
+    are), else a C-contiguous copy to write instead, which ``copy_back`` then copies into `array`."""
+    flags = array.flags
+    return array if flags.c_contiguous and flags.writeable else np.array(array, order="C")
+
+
+def copy_back(outputs, written):
+    """Each array of `outputs` given the values of its stand-in in `written` (from kernel_output), where that is a
+    copy rather than the array itself."""
+    for output, done in zip(outputs, written, strict=True):
+        if done is not output:
+            output[...] = done
+
+
 @jit(fastmath=FASTMATH)
 def exp_row_inplace(row, numbers, bits):
     """row[j] = exp(row[j]) for a 1-D row of values <= 0; returns the sum of the exps, added up in the last pass
@@ -115,7 +142,7 @@ def exp_nonpositive_reference(values):
 
 def exp_nonpositive_numba(values):
     """exp(values) for values <= 0 with the vectorised loop above; exactly 0 below the smallest normal."""
-    out = np.array(values, copy=True).reshape(-1)
+    out = np.array(values, order="C", copy=True).reshape(-1)
     exp_row_inplace(out, numbers(out.dtype), exp_scratch(out.size, out.dtype))
     return out.reshape(np.shape(values))
 

@@ -10,6 +10,7 @@ output cell's gradient evenly over the 4**s pixels it averaged, those inside the
 """
 import numpy as np
 
+from tinyattn.kernels.exp import kernel_input
 from tinyattn.kernels.switch import Kernel, jit
 
 
@@ -101,13 +102,13 @@ def _backward_loop(grad, corners, grad_images):
 
 def glimpse_forward_numba(images, corners, size):
     out = np.empty((images.shape[0], corners.shape[1], images.shape[1], size, size), images.dtype)
-    _forward_loop(np.ascontiguousarray(images), np.ascontiguousarray(corners, dtype=np.int64), size, out)
+    _forward_loop(kernel_input(images), kernel_input(corners, np.int64), size, out)
     return out
 
 
 def glimpse_backward_numba(grad, corners, image_shape):
     grad_images = np.zeros(image_shape, grad.dtype)
-    _backward_loop(np.ascontiguousarray(grad), np.ascontiguousarray(corners, dtype=np.int64), grad_images)
+    _backward_loop(kernel_input(grad), kernel_input(corners, np.int64), grad_images)
     return grad_images
 
 

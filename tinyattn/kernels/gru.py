@@ -27,8 +27,8 @@ whose row helpers they share): one vectorised exp and expm1 for all the sigmoids
 """
 import numpy as np
 
-from tinyattn.kernels.exp import exp_scratch, numbers, stable_sigmoid
-from tinyattn.kernels.lstm import CONTRACT, exp_expm1_row, keep_rows, sigmoid_row, tanh_from_expm1
+from tinyattn.kernels.exp import copy_back, exp_scratch, kernel_input, kernel_output, numbers, stable_sigmoid
+from tinyattn.kernels.lstm import CONTRACT, exp_expm1_row, keep_rows, no_bias, sigmoid_row, tanh_from_expm1
 from tinyattn.kernels.switch import Kernel, jit
 
 # ----- NumPy references -------------------------------------------------------------------------------------
@@ -158,14 +158,24 @@ def gru_step_backward_rows(grad_hidden, hidden_gates, candidate, hidden, keep, g
 
 def gru_step_numba(hidden_gates, input_gates, bias, hidden, keep, new_hidden, candidate):
     dtype, (batch, width) = hidden_gates.dtype, hidden_gates.shape
-    gru_step_rows(hidden_gates, input_gates, np.zeros(width, dtype) if bias is None else bias, hidden,
-                  keep_rows(keep, batch), new_hidden, candidate, numbers(dtype), exp_scratch(2 * hidden.size, dtype))
+    bias = no_bias(width, dtype) if bias is None else kernel_input(bias)
+    input_gates, hidden = kernel_input(input_gates), kernel_input(hidden)
+    outputs = (hidden_gates, new_hidden, candidate)  # hidden_gates is read, then written
+    written = [kernel_output(output) for output in outputs]
+    gru_step_rows(written[0], input_gates, bias, hidden, keep_rows(keep, batch), *written[1:], numbers(dtype),
+                  exp_scratch(2 * hidden.size, dtype))
+    copy_back(outputs, written)
 
 
 def gru_step_backward_numba(grad_hidden, hidden_gates, candidate, hidden, keep, grad_input_gates, grad_hidden_gates,
                             grad_previous_hidden):
-    gru_step_backward_rows(grad_hidden, hidden_gates, candidate, hidden, keep_rows(keep, hidden.shape[0]),
-                           grad_input_gates, grad_hidden_gates, grad_previous_hidden, hidden_gates.dtype.type(1))
+    grad_hidden, hidden_gates, candidate, hidden = (kernel_input(array) for array in
+                                                    (grad_hidden, hidden_gates, candidate, hidden))
+    outputs = (grad_input_gates, grad_hidden_gates, grad_previous_hidden)
+    written = [kernel_output(output) for output in outputs]
+    gru_step_backward_rows(grad_hidden, hidden_gates, candidate, hidden, keep_rows(keep, hidden.shape[0]), *written,
+                           hidden_gates.dtype.type(1))
+    copy_back(outputs, written)
 
 
 gru_step = Kernel(gru_step_reference, gru_step_numba)

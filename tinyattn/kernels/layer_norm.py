@@ -25,7 +25,7 @@ The NumPy references come first; the Numba kernels follow, each row's passes mad
 """
 import numpy as np
 
-from tinyattn.kernels.exp import numbers
+from tinyattn.kernels.exp import kernel_input, numbers
 from tinyattn.kernels.softmax import as_rows
 from tinyattn.kernels.switch import FASTMATH, Kernel, jit
 
@@ -125,10 +125,8 @@ def layer_norm_backward_rows(grad_out, x, mean, rstd, weight, size, numbers, d_x
 
 
 def _row_vector(values, default, size, dtype):
-    """`values` as a contiguous (D,) array of `dtype`, or `default` repeated when it is None."""
-    if values is None:
-        return np.full(size, default, dtype)
-    return np.ascontiguousarray(values, dtype=dtype).reshape(size)
+    """`values` as a kernel input (D,) of `dtype`, or `default` repeated when it is None."""
+    return kernel_input(np.full(size, default, dtype) if values is None else values, dtype).reshape(size)
 
 
 def layer_norm_numba(x, weight=None, bias=None, eps=1e-5):
@@ -147,7 +145,7 @@ def layer_norm_backward_numba(grad_out, x, mean, rstd, weight=None):
     x_rows = as_rows(x)
     # The loop trusts every shape: reshaping to exactly the rows of x makes a mismatch an error, not a stray read.
     grad_rows = as_rows(grad_out, dtype).reshape(x_rows.shape)
-    mean, rstd = (np.ascontiguousarray(values, dtype).reshape(x_rows.shape[0]) for values in (mean, rstd))
+    mean, rstd = (kernel_input(values, dtype).reshape(x_rows.shape[0]) for values in (mean, rstd))
     d_x = np.empty(x.shape, dtype)
     d_weight = np.zeros(size, dtype)
     d_bias = np.zeros(size, dtype)

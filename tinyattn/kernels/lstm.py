@@ -29,7 +29,7 @@ vectorise (tinyattn/kernels/exp.py).
 """
 import numpy as np
 
-from tinyattn.kernels.exp import exp_scratch, numbers, stable_sigmoid
+from tinyattn.kernels.exp import copy_back, exp_scratch, kernel_input, kernel_output, numbers, stable_sigmoid
 from tinyattn.kernels.switch import Kernel, jit
 
 # ----- NumPy references -------------------------------------------------------------------------------------
@@ -219,27 +219,42 @@ def lstm_step_backward_rows(grad_hidden, grad_cell, gates, cell, tanh_cell, keep
             grad_previous[j] = grad_new_cell[j] * forget[j]
 
 
-_all_kept = {}  # batch size -> (B,) all True, never written: `keep` for a step without padding
+_all_kept, _zeros = {}, {}  # read-only stand-ins: `keep` without padding (all True), a bias of zeros
 
 
 def keep_rows(keep, batch):
     if keep is not None:
-        return keep
+        return kernel_input(keep)
     if batch not in _all_kept:
-        _all_kept[batch] = np.ones(batch, np.bool_)
+        _all_kept[batch] = kernel_input(np.ones(batch, np.bool_))
     return _all_kept[batch]
+
+
+def no_bias(width, dtype):
+    if (width, dtype) not in _zeros:
+        _zeros[width, dtype] = kernel_input(np.zeros(width, dtype))
+    return _zeros[width, dtype]
 
 
 def lstm_step_numba(gates, input_gates, bias, hidden, cell, keep, new_hidden, new_cell, tanh_cell):
     dtype, (batch, width) = gates.dtype, gates.shape
-    lstm_step_rows(gates, input_gates, np.zeros(width, dtype) if bias is None else bias, hidden, cell,
-                   keep_rows(keep, batch), new_hidden, new_cell, tanh_cell, numbers(dtype),
+    bias = no_bias(width, dtype) if bias is None else kernel_input(bias)
+    input_gates, hidden, cell = (kernel_input(array) for array in (input_gates, hidden, cell))
+    outputs = (gates, new_hidden, new_cell, tanh_cell)  # gates is read, then written
+    written = [kernel_output(output) for output in outputs]
+    lstm_step_rows(written[0], input_gates, bias, hidden, cell, keep_rows(keep, batch), *written[1:], numbers(dtype),
                    exp_scratch(max(width, cell.size), dtype))
+    copy_back(outputs, written)
 
 
 def lstm_step_backward_numba(grad_hidden, grad_cell, gates, cell, tanh_cell, keep, grad_gates, grad_previous_cell):
-    lstm_step_backward_rows(grad_hidden, grad_cell, gates, cell, tanh_cell, keep_rows(keep, gates.shape[0]),
-                            grad_gates, grad_previous_cell, gates.dtype.type(1))
+    grad_hidden, grad_cell, gates, cell, tanh_cell = (kernel_input(array) for array in
+                                                      (grad_hidden, grad_cell, gates, cell, tanh_cell))
+    outputs = (grad_gates, grad_previous_cell)
+    written = [kernel_output(output) for output in outputs]
+    lstm_step_backward_rows(grad_hidden, grad_cell, gates, cell, tanh_cell, keep_rows(keep, gates.shape[0]), *written,
+                            gates.dtype.type(1))
+    copy_back(outputs, written)
 
 
 lstm_step = Kernel(lstm_step_reference, lstm_step_numba)

@@ -9,6 +9,7 @@ lookup's gradient), writing each of its rows once instead of zero-filling it fir
 """
 import numpy as np
 
+from tinyattn.kernels.exp import copy_back, kernel_input, kernel_output
 from tinyattn.kernels.switch import FASTMATH, Kernel, jit
 
 
@@ -33,13 +34,15 @@ def _checked_rows(rows, table_rows):
     rows = np.asarray(rows)
     if rows.size and (rows.min() < 0 or rows.max() >= table_rows):
         raise IndexError(f"scatter-add: a row index is outside [0, {table_rows})")
-    return np.ascontiguousarray(rows, dtype=np.int64).reshape(-1)
+    return kernel_input(rows, np.int64).reshape(-1)
 
 
 def scatter_add_rows_numba(target, rows, values):
     rows = _checked_rows(rows, target.shape[0])
-    values = np.ascontiguousarray(values, dtype=target.dtype).reshape(rows.size, target.shape[1])
-    scatter_add_loop(target, rows, values)
+    values = kernel_input(values, target.dtype).reshape(rows.size, target.shape[1])
+    written = kernel_output(target)
+    scatter_add_loop(written, rows, values)
+    copy_back([target], [written])
     return target
 
 
@@ -80,7 +83,7 @@ def scatter_into_empty_loop(table, rows, values, seen):
 def scatter_into_zeros_numba(shape, rows, values):
     rows = _checked_rows(rows, shape[0])
     width = int(np.prod(shape[1:]))
-    values = np.ascontiguousarray(values).reshape(rows.size, width)
+    values = kernel_input(values).reshape(rows.size, width)
     table = np.empty(shape, dtype=values.dtype)
     # The loop fills the (R, W) view of the new table (a view: the table is contiguous).
     scatter_into_empty_loop(table.reshape(shape[0], width), rows, values, np.zeros(shape[0], np.bool_))

@@ -18,7 +18,7 @@ NumPy makes a separate pass over the whole array for every step (scale, mask, ma
 """
 import numpy as np
 
-from tinyattn.kernels.exp import exp_row_inplace, exp_scratch, numbers
+from tinyattn.kernels.exp import exp_row_inplace, exp_scratch, kernel_input, numbers
 from tinyattn.kernels.switch import FASTMATH, Kernel, jit
 
 # ----- NumPy references -------------------------------------------------------------------------------------
@@ -191,30 +191,24 @@ def log_softmax_backward_rows(log_probs, grad, keep, masked, scale, numbers, bit
 
 
 def as_rows(array, dtype=None):
-    """A C-contiguous 2-D view (or copy) of `array` in `dtype`: (..., T) -> (rows, T)."""
-    return np.ascontiguousarray(array, dtype=dtype).reshape(-1, array.shape[-1])
-
-
-def _read_only(array):
-    view = array.view()
-    view.setflags(write=False)
-    return view
+    """A kernel's input (exp.kernel_input: C-contiguous, read-only) in `dtype`, as rows: (..., T) -> (rows, T)."""
+    return kernel_input(array, dtype).reshape(-1, array.shape[-1])
 
 
 def _mask_rows(mask, scores):
     """(mask_kind, keep, bias) for the loops: the mask broadcast to the scores' (rows, T), or placeholders.
 
-    All are handed over read-only: Numba types read-only and writable arrays differently, and mixed flags would
-    compile every kernel once per mask kind instead of once.
+    All are read-only, as every kernel input is (see exp.kernel_input): mixed flags would compile every kernel once
+    per mask kind instead of once.
     """
-    no_keep, no_bias = np.ones((1, 1), np.bool_), np.zeros((1, 1), scores.dtype)
+    no_keep, no_bias = kernel_input(np.ones((1, 1), np.bool_)), kernel_input(np.zeros((1, 1), scores.dtype))
     if mask is None:
         keep, bias, kind = no_keep, no_bias, NO_MASK
     elif mask.dtype == np.bool_:
         keep, bias, kind = as_rows(np.broadcast_to(mask, scores.shape)), no_bias, KEEP_MASK
     else:
         keep, bias, kind = no_keep, as_rows(np.broadcast_to(mask, scores.shape), scores.dtype), BIAS_MASK
-    return kind, _read_only(keep), _read_only(bias)
+    return kind, keep, bias
 
 
 def softmax_numba(scores, mask=None, scale=1.0):
@@ -250,8 +244,8 @@ def log_softmax_numba(scores, mask=None, scale=1.0):
 def log_softmax_backward_numba(log_probs, grad, scale=1.0, mask=None):
     out = np.empty(log_probs.shape, log_probs.dtype)
     kept = kept_positions(mask)
-    keep = np.ones((1, 1), np.bool_) if kept is None else as_rows(np.broadcast_to(kept, log_probs.shape))
-    log_softmax_backward_rows(as_rows(log_probs), as_rows(grad, log_probs.dtype), _read_only(keep), kept is not None,
+    keep = kernel_input(np.ones((1, 1), np.bool_)) if kept is None else as_rows(np.broadcast_to(kept, log_probs.shape))
+    log_softmax_backward_rows(as_rows(log_probs), as_rows(grad, log_probs.dtype), keep, kept is not None,
                               log_probs.dtype.type(scale), numbers(log_probs.dtype),
                               exp_scratch(log_probs.shape[-1], log_probs.dtype), out.reshape(-1, log_probs.shape[-1]))
     return out
