@@ -41,8 +41,8 @@ so on, in whatever order the input has them, and moves on to the next date when 
 
 Run it::
 
-    python -m demos.dates              # full mode: four models, 1200 steps each, about 4 minutes
-    python -m demos.dates --quick      # the tour's mode: three models, 500 steps each, about a minute
+    python -m demos.dates              # full mode: four models, 1200 steps each, about 10 minutes
+    python -m demos.dates --quick      # the tour's mode: three models, 500 steps each, about 3 minutes
     python -m demos.dates --tiny       # a smoke test: a few seconds, meaningless results
     python -m demos.dates --seed 3 --out /tmp/dates
 """
