@@ -1,4 +1,5 @@
-"""exp of non-positive numbers, in a form Numba can vectorise; the kernels' dtypes and the typed constants they use.
+"""exp of non-positive numbers, in a form Numba can vectorise; the kernels' dtypes, the typed constants they use and
+the one form of the arrays they take.
 
 Inside a Numba loop ``np.exp`` is a scalar call into libm, which does not vectorise (the PyPI llvmlite has no
 vector math library), and a softmax written that way is slower than NumPy's. The kernels therefore use this exp,
@@ -15,6 +16,9 @@ Only x <= 0 is needed (softmax and cross-entropy exponentiate ``score - max``). 
 
 A Python float inside a kernel is a float64 and silently turns float32 arithmetic into float64 (three to four
 times slower here): kernels take every constant, typed, from ``numbers(dtype)``.
+
+Numba compiles a kernel again for every new layout of an argument; ``kernel_input`` and ``kernel_output`` give every
+kernel its arrays in one form (inputs C-contiguous and read-only, outputs C-contiguous and writable).
 """
 import math
 from typing import NamedTuple
