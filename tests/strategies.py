@@ -711,6 +711,46 @@ def glimpse_kernel_inputs(draw):
     return images, corners, size, grad
 
 
+# ----- the LSTM and GRU step kernels ----------------------------------------------------------------------------
+def _recurrent_step(draw, gate_count, max_batch, max_size):
+    """The forward arrays both step kernels take, as a dict: h W_hh (B, G*H) C-contiguous (the kernel writes into
+    it), the input gates (B, G*H), the bias (G*H,) or None, h (B, H) in one layout, keep (B,) or None; and (dtype, B,
+    H, layout, magnitude) for the arrays the caller draws next."""
+    dtype = draw(st.sampled_from(KERNEL_DTYPES))
+    batch, size = draw(st.integers(1, max_batch)), draw(st.integers(1, max_size))
+    width = gate_count * size
+    magnitude = draw(st.sampled_from([1e-6, 1.0, 30.0, 100.0]))
+    recurrent = np.ascontiguousarray((draw(arrays((batch, width), -1.0, 1.0)) * magnitude).astype(dtype))
+    layout = draw(st.sampled_from(LAYOUTS))
+    input_gates = laid_out((draw(arrays((batch, width), -1.0, 1.0)) * magnitude).astype(dtype), layout)
+    bias = draw(st.none() | arrays((width,), -1.0, 1.0).map(lambda a: a.astype(dtype)))
+    hidden = laid_out(draw(arrays((batch, size), -3.0, 3.0)).astype(dtype), layout)
+    keep = draw(st.none() | hnp.arrays(np.bool_, batch))
+    step = dict(recurrent=recurrent, input_gates=input_gates, bias=bias, hidden=hidden, keep=keep)
+    return step, (dtype, batch, size, layout, magnitude)
+
+
+#: Pre-activations a step kernel's sigmoid and tanh must get right: 0, tiny values (tanh keeps them), the exp's
+#: range-reduction boundary (ln(2) / 2), saturation, float32's and float64's exp overflow, and beyond.
+STEP_EDGES = [0.0, 1e-7, -1e-7, 1e-4, -0.1, 0.3466, -0.3466, 0.35, 1.0, -1.0, 5.0, -5.0, 20.0, -20.0, 40.0, -40.0,
+              87.0, -87.0, 89.0, -89.0, 100.0, -100.0, 750.0, -750.0, 1e30, -1e30]
+
+
+def edge_step_case(gate_count, dtype):
+    """A step of two rows whose input gates carry every edge value at every gate (forwards, then reversed), with
+    h W_hh, h and c zero, no bias and no padding; and the exact pre-activations (float64) and their sigmoid."""
+    values = np.array(STEP_EDGES)
+    size = len(values)
+    pre_activations = np.stack([np.tile(values, gate_count), np.tile(values[::-1], gate_count)])  # (2, G*H)
+    zeros = np.zeros((2, size), dtype)
+    case = dict(recurrent=np.zeros((2, gate_count * size), dtype), input_gates=pre_activations.astype(dtype),
+                bias=None, hidden=zeros, cell=zeros, keep=None)
+    exact = case["input_gates"].astype(np.float64)
+    with np.errstate(over="ignore"):
+        sigmoid = 1 / (1 + np.exp(-exact))
+    return case, exact, sigmoid
+
+
 # ----- the LSTM step kernels -----------------------------------------------------------------------------------
 @st.composite
 def lstm_kernel_inputs(draw, max_batch=4, max_size=20):
@@ -723,22 +763,14 @@ def lstm_kernel_inputs(draw, max_batch=4, max_size=20):
     - backward: activations (i, f, o in (0, 1), g in (-1, 1)), tanh(c') in (-1, 1) and upstream gradients;
     - keep (B,) boolean (False = a padded step) or None.
     """
-    dtype = draw(st.sampled_from(KERNEL_DTYPES))
-    batch, size = draw(st.integers(1, max_batch)), draw(st.integers(1, max_size))
-    width = 4 * size
-    magnitude = draw(st.sampled_from([1e-6, 1.0, 30.0, 100.0]))
-    recurrent = np.ascontiguousarray((draw(arrays((batch, width), -1.0, 1.0)) * magnitude).astype(dtype))
-    layout = draw(st.sampled_from(LAYOUTS))
-    input_gates = laid_out((draw(arrays((batch, width), -1.0, 1.0)) * magnitude).astype(dtype), layout)
-    bias = draw(st.none() | arrays((width,), -1.0, 1.0).map(lambda a: a.astype(dtype)))
-    hidden, cell = (laid_out(draw(arrays((batch, size), -3.0, 3.0)).astype(dtype), layout) for _ in "hc")
-    keep = draw(st.none() | hnp.arrays(np.bool_, batch))
+    step, (dtype, batch, size, layout, _) = _recurrent_step(draw, 4, max_batch, max_size)
+    cell = laid_out(draw(arrays((batch, size), -3.0, 3.0)).astype(dtype), layout)
     activations = np.concatenate([draw(arrays((batch, 2 * size), 0.0, 1.0)), draw(arrays((batch, size), -1.0, 1.0)),
                                   draw(arrays((batch, size), 0.0, 1.0))], axis=1).astype(dtype)
     tanh_cell = draw(arrays((batch, size), -1.0, 1.0)).astype(dtype)
     grad_hidden, grad_cell = (laid_out(draw(arrays((batch, size), -2.0, 2.0)).astype(dtype), layout) for _ in "hc")
-    return dict(recurrent=recurrent, input_gates=input_gates, bias=bias, hidden=hidden, cell=cell, keep=keep,
-                activations=activations, tanh_cell=tanh_cell, grad_hidden=grad_hidden, grad_cell=grad_cell)
+    return dict(step, cell=cell, activations=activations, tanh_cell=tanh_cell, grad_hidden=grad_hidden,
+                grad_cell=grad_cell)
 
 
 # ----- the GRU step kernels ------------------------------------------------------------------------------------
@@ -751,22 +783,12 @@ def gru_kernel_inputs(draw, max_batch=4, max_size=20):
     - backward: the forward's hidden gates (r, z in (0, 1), then h W_hn + b_hn), n in (-1, 1) and d h';
     - keep (B,) boolean (False = a padded step) or None.
     """
-    dtype = draw(st.sampled_from(KERNEL_DTYPES))
-    batch, size = draw(st.integers(1, max_batch)), draw(st.integers(1, max_size))
-    width = 3 * size
-    magnitude = draw(st.sampled_from([1e-6, 1.0, 30.0, 100.0]))
-    recurrent = np.ascontiguousarray((draw(arrays((batch, width), -1.0, 1.0)) * magnitude).astype(dtype))
-    layout = draw(st.sampled_from(LAYOUTS))
-    input_gates = laid_out((draw(arrays((batch, width), -1.0, 1.0)) * magnitude).astype(dtype), layout)
-    bias = draw(st.none() | arrays((width,), -1.0, 1.0).map(lambda a: a.astype(dtype)))
-    hidden = laid_out(draw(arrays((batch, size), -3.0, 3.0)).astype(dtype), layout)
-    keep = draw(st.none() | hnp.arrays(np.bool_, batch))
+    step, (dtype, batch, size, layout, magnitude) = _recurrent_step(draw, 3, max_batch, max_size)
     gates = np.concatenate([draw(arrays((batch, 2 * size), 0.0, 1.0)),
                             draw(arrays((batch, size), -3.0, 3.0)) * magnitude], axis=1).astype(dtype)
     candidate = draw(arrays((batch, size), -1.0, 1.0)).astype(dtype)
     grad_hidden = laid_out(draw(arrays((batch, size), -2.0, 2.0)).astype(dtype), layout)
-    return dict(recurrent=recurrent, input_gates=input_gates, bias=bias, hidden=hidden, keep=keep, gates=gates,
-                candidate=candidate, grad_hidden=grad_hidden)
+    return dict(step, gates=gates, candidate=candidate, grad_hidden=grad_hidden)
 
 
 # ----- comparisons shared by several test modules -----------------------------------------------------------------
@@ -870,6 +892,19 @@ def output_laid_out(shape, dtype, layout):
     if layout == "strided":
         return np.empty(shape[:-1] + (2 * shape[-1],), dtype)[..., ::2]
     return np.empty(shape, dtype)
+
+
+def assert_step_kernel_matches_its_reference(run, case, scales, module):
+    """run(implementation, case) -> results, for the Numba kernel and the NumPy reference: each result equal within
+    assert_fused_kernel_matches at its scale in `scales`; no array of `case` written; `module`'s loop functions
+    compiled once per dtype, whatever the layouts of the case's arrays."""
+    before = {name: value.copy() for name, value in case.items() if isinstance(value, np.ndarray)}
+    got, expected = run("numba", case), run("reference", case)
+    for result, want, scale in zip(got, expected, scales, strict=True):
+        assert_fused_kernel_matches(result, want, scale=scale)
+    for name, value in before.items():
+        np.testing.assert_array_equal(case[name], value)
+    assert_module_compiled_once_per_dtype(module)
 
 
 def largest(values):

@@ -38,36 +38,20 @@ def run_backward(implementation, case):
     return grads
 
 
-def read_inputs(case):
-    return {name: value.copy() for name, value in case.items() if isinstance(value, np.ndarray)}
-
-
 @settings(max_examples=EXAMPLES)
 @given(case=S.gru_kernel_inputs())
 def test_forward_kernel_equals_its_reference_and_writes_no_input(case):
-    before = read_inputs(case)
-    got, expected = run_forward("numba", case), run_forward("reference", case)
     bias = 0.0 if case["bias"] is None else S.largest(case["bias"])
     candidate_scale = 1.0 + S.largest(case["input_gates"]) + S.largest(case["recurrent"]) + bias
     scales = [1.0 + S.largest(case["recurrent"]) + bias, candidate_scale + S.largest(case["hidden"]), candidate_scale]
-    for result, want, scale in zip(got, expected, scales, strict=True):
-        S.assert_fused_kernel_matches(result, want, scale=scale)
-    for name, value in before.items():
-        np.testing.assert_array_equal(case[name], value)
-    S.assert_module_compiled_once_per_dtype(kernels)  # whatever layouts this example's arrays had
+    S.assert_step_kernel_matches_its_reference(run_forward, case, scales, kernels)
 
 
 @settings(max_examples=EXAMPLES)
 @given(case=S.gru_kernel_inputs())
 def test_backward_kernel_equals_its_reference_and_writes_no_input(case):
-    before = read_inputs(case)
-    got, expected = run_backward("numba", case), run_backward("reference", case)
     scale = S.largest(case["grad_hidden"]) * (1.0 + S.largest(case["gates"]) + S.largest(case["hidden"]))
-    for result, want in zip(got, expected, strict=True):
-        S.assert_fused_kernel_matches(result, want, scale=scale)
-    for name, value in before.items():
-        np.testing.assert_array_equal(case[name], value)
-    S.assert_module_compiled_once_per_dtype(kernels)  # whatever layouts this example's arrays had
+    S.assert_step_kernel_matches_its_reference(run_backward, case, [scale] * 3, kernels)
 
 
 @pytest.mark.parametrize("dtype", S.KERNEL_DTYPES)
@@ -117,24 +101,14 @@ def test_a_padded_step_passes_the_state_and_its_gradient_through_exactly(impleme
     assert np.all(grad_input_gates[[0, 2]] != 0) and np.all(grad_hidden_gates[[0, 2]] != 0)
 
 
-EDGES = [0.0, 1e-7, -1e-7, 1e-4, -0.1, 0.3466, -0.3466, 0.35, 1.0, -1.0, 5.0, -5.0, 20.0, -20.0, 40.0, -40.0, 87.0,
-         -87.0, 89.0, -89.0, 100.0, -100.0, 750.0, -750.0, 1e30, -1e30]
-
-
 @pytest.mark.parametrize("implementation", S.KERNEL_IMPLEMENTATIONS)
 @pytest.mark.parametrize("dtype, rtol", [(np.float32, 1e-6), (np.float64, 2e-15)])
 def test_gates_and_candidate_are_accurate_at_the_edges(implementation, dtype, rtol):
     # Every gate gets every edge value (h W_hh = 0, so n = tanh(x_n); the input gates carry them); with h = 0,
     # h' = (1 - z) n.
-    values = np.array(EDGES)
-    size = len(values)
-    pre_activations = np.stack([np.tile(values, 3), np.tile(values[::-1], 3)])  # (2, 3H)
-    case = dict(recurrent=np.zeros((2, 3 * size), dtype), input_gates=pre_activations.astype(dtype), bias=None,
-                hidden=np.zeros((2, size), dtype), keep=None)
+    case, exact, sigmoid = S.edge_step_case(3, dtype)
+    size = len(S.STEP_EDGES)
     gates, new_hidden, candidate = run_forward(implementation, case)
-    exact = case["input_gates"].astype(np.float64)
-    with np.errstate(over="ignore"):
-        sigmoid = 1 / (1 + np.exp(-exact))
     tiny = np.finfo(dtype).tiny  # results below the smallest normal number may be 0
     np.testing.assert_allclose(gates[:, :2 * size], sigmoid[:, :2 * size], rtol=rtol, atol=tiny)
     np.testing.assert_array_equal(gates[:, 2 * size:], 0)

@@ -39,34 +39,18 @@ def run_backward(implementation, case):
     return grad_gates, grad_previous_cell
 
 
-def read_inputs(case):
-    return {name: value.copy() for name, value in case.items() if isinstance(value, np.ndarray)}
-
-
 @settings(max_examples=EXAMPLES)
 @given(case=S.lstm_kernel_inputs())
 def test_forward_kernel_equals_its_reference_and_writes_no_input(case):
-    before = read_inputs(case)
-    got, expected = run_forward("numba", case), run_forward("reference", case)
     scales = [1.0, 1.0, 1.0 + S.largest(case["cell"]), 1.0]  # activations, h', c', tanh(c')
-    for result, want, scale in zip(got, expected, scales, strict=True):
-        S.assert_fused_kernel_matches(result, want, scale=scale)
-    for name, value in before.items():
-        np.testing.assert_array_equal(case[name], value)
-    S.assert_module_compiled_once_per_dtype(kernels)  # whatever layouts this example's arrays had
+    S.assert_step_kernel_matches_its_reference(run_forward, case, scales, kernels)
 
 
 @settings(max_examples=EXAMPLES)
 @given(case=S.lstm_kernel_inputs())
 def test_backward_kernel_equals_its_reference_and_writes_no_input(case):
-    before = read_inputs(case)
-    got, expected = run_backward("numba", case), run_backward("reference", case)
     scale = (S.largest(case["grad_hidden"]) + S.largest(case["grad_cell"])) * (1.0 + S.largest(case["cell"]))
-    for result, want in zip(got, expected, strict=True):
-        S.assert_fused_kernel_matches(result, want, scale=scale)
-    for name, value in before.items():
-        np.testing.assert_array_equal(case[name], value)
-    S.assert_module_compiled_once_per_dtype(kernels)  # whatever layouts this example's arrays had
+    S.assert_step_kernel_matches_its_reference(run_backward, case, [scale] * 2, kernels)
 
 
 @pytest.mark.parametrize("dtype", S.KERNEL_DTYPES)
@@ -117,24 +101,13 @@ def test_a_padded_step_passes_the_state_and_the_cell_gradient_through_exactly(im
     assert np.all(grad_gates[[0, 2]] != 0)
 
 
-EDGES = [0.0, 1e-7, -1e-7, 1e-4, -0.1, 0.3466, -0.3466, 0.35, 1.0, -1.0, 5.0, -5.0, 20.0, -20.0, 40.0, -40.0, 87.0,
-         -87.0, 89.0, -89.0, 100.0, -100.0, 750.0, -750.0, 1e30, -1e30]
-
-
 @pytest.mark.parametrize("implementation", S.KERNEL_IMPLEMENTATIONS)
 @pytest.mark.parametrize("dtype, rtol", [(np.float32, 1e-6), (np.float64, 2e-15)])
 def test_gates_and_tanh_of_the_cell_are_accurate_at_the_edges(implementation, dtype, rtol):
     # Every gate gets every edge value (h W_hh = 0, the input gates carry them); with c = 0, c' = i g.
-    values = np.array(EDGES)
-    size = len(values)
-    pre_activations = np.stack([np.tile(values, 4), np.tile(values[::-1], 4)])  # (2, 4H)
-    zeros = np.zeros((2, size), dtype)
-    case = dict(recurrent=np.zeros((2, 4 * size), dtype), input_gates=pre_activations.astype(dtype), bias=None,
-                hidden=zeros, cell=zeros, keep=None)
+    case, exact, sigmoid = S.edge_step_case(4, dtype)
+    size = len(S.STEP_EDGES)
     gates, new_hidden, new_cell, tanh_cell = run_forward(implementation, case)
-    exact = case["input_gates"].astype(np.float64)
-    with np.errstate(over="ignore"):
-        sigmoid = 1 / (1 + np.exp(-exact))
     tanh = np.tanh(exact)
     tiny = np.finfo(dtype).tiny  # results below the smallest normal number may be 0
     blocks = [slice(0, size), slice(size, 2 * size), slice(2 * size, 3 * size), slice(3 * size, None)]

@@ -28,7 +28,7 @@ and zero gradients.
 import numpy as np
 
 from tinyattn.kernels import parallel
-from tinyattn.kernels.exp import exp_scratch, exp_shifted_row_inplace, kernel_input, numbers
+from tinyattn.kernels.exp import exp_scratch, exp_shifted_row_inplace, kernel_input, numbers, stand_in
 from tinyattn.kernels.switch import FASTMATH, Kernel, jit
 
 BLOCK = 512  # queries and keys per block: at T = 16,384 9% faster than 256 and 4% than 1,024 (bench/README.md)
@@ -296,18 +296,13 @@ def _score_grad_rows(d_probabilities, probabilities, delta):
                 d_probabilities[g, a, b] = probabilities[g, a, b] * (d_probabilities[g, a, b] - delta[g, a])
 
 
-_NO_BIAS = {}
-
-
 def _bias_arguments(bias, dtype):
     """The bias block as the kernels take it (3-D, a kernel input: a copy of a view, the size of one block), and
     whether there is one: without, a 1 x 1 x 1 stand-in, so that each kernel compiles once per dtype (Numba compiles
     again for each array layout)."""
     if bias is not None:
         return kernel_input(bias), True
-    if dtype not in _NO_BIAS:
-        _NO_BIAS[dtype] = kernel_input(np.zeros((1, 1, 1), dtype))
-    return _NO_BIAS[dtype], False
+    return stand_in((1, 1, 1), dtype, 0), False
 
 
 class _NumbaSteps:

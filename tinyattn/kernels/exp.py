@@ -93,6 +93,18 @@ def kernel_input(array, dtype=None):
     return array
 
 
+_stand_ins = {}  # (shape, dtype, value) -> a read-only array of that value, shared by every call that needs it
+
+
+def stand_in(shape, dtype, value):
+    """A read-only kernel input of `shape` holding `value` everywhere, made once and reused: what a kernel takes for
+    an argument the caller left out (no bias: zeros; no padding: all True), in the same form as a real one."""
+    key = (shape, np.dtype(dtype), value)
+    if key not in _stand_ins:
+        _stand_ins[key] = kernel_input(np.full(shape, value, dtype))
+    return _stand_ins[key]
+
+
 def kernel_output(array):
     """`array` itself when a kernel can write it as it is (C-contiguous and writable, as the arrays the ops allocate
     are), else a C-contiguous copy to write instead, which ``copy_back`` then copies into `array`."""

@@ -27,8 +27,8 @@ whose row helpers they share): one vectorised exp and expm1 for all the sigmoids
 """
 import numpy as np
 
-from tinyattn.kernels.exp import copy_back, exp_scratch, kernel_input, kernel_output, numbers, stable_sigmoid
-from tinyattn.kernels.lstm import CONTRACT, exp_expm1_row, keep_rows, no_bias, sigmoid_row, tanh_from_expm1
+from tinyattn.kernels.exp import copy_back, exp_scratch, kernel_input, kernel_output, numbers, stable_sigmoid, stand_in
+from tinyattn.kernels.lstm import CONTRACT, exp_expm1_row, keep_rows, sigmoid_row, tanh_from_expm1
 from tinyattn.kernels.switch import Kernel, jit
 
 # ----- NumPy references -------------------------------------------------------------------------------------
@@ -158,7 +158,7 @@ def gru_step_backward_rows(grad_hidden, hidden_gates, candidate, hidden, keep, g
 
 def gru_step_numba(hidden_gates, input_gates, bias, hidden, keep, new_hidden, candidate):
     dtype, (batch, width) = hidden_gates.dtype, hidden_gates.shape
-    bias = no_bias(width, dtype) if bias is None else kernel_input(bias)
+    bias = stand_in((width,), dtype, 0) if bias is None else kernel_input(bias)
     input_gates, hidden = kernel_input(input_gates), kernel_input(hidden)
     outputs = (hidden_gates, new_hidden, candidate)  # hidden_gates is read, then written
     written = [kernel_output(output) for output in outputs]

@@ -29,7 +29,7 @@ vectorise (tinyattn/kernels/exp.py).
 """
 import numpy as np
 
-from tinyattn.kernels.exp import copy_back, exp_scratch, kernel_input, kernel_output, numbers, stable_sigmoid
+from tinyattn.kernels.exp import copy_back, exp_scratch, kernel_input, kernel_output, numbers, stable_sigmoid, stand_in
 from tinyattn.kernels.switch import Kernel, jit
 
 # ----- NumPy references -------------------------------------------------------------------------------------
@@ -219,26 +219,14 @@ def lstm_step_backward_rows(grad_hidden, grad_cell, gates, cell, tanh_cell, keep
             grad_previous[j] = grad_new_cell[j] * forget[j]
 
 
-_all_kept, _zeros = {}, {}  # read-only stand-ins: `keep` without padding (all True), a bias of zeros
-
-
 def keep_rows(keep, batch):
-    if keep is not None:
-        return kernel_input(keep)
-    if batch not in _all_kept:
-        _all_kept[batch] = kernel_input(np.ones(batch, np.bool_))
-    return _all_kept[batch]
-
-
-def no_bias(width, dtype):
-    if (width, dtype) not in _zeros:
-        _zeros[width, dtype] = kernel_input(np.zeros(width, dtype))
-    return _zeros[width, dtype]
+    """`keep` as a kernel input, or all True (no padding) when it is None."""
+    return stand_in((batch,), np.bool_, True) if keep is None else kernel_input(keep)
 
 
 def lstm_step_numba(gates, input_gates, bias, hidden, cell, keep, new_hidden, new_cell, tanh_cell):
     dtype, (batch, width) = gates.dtype, gates.shape
-    bias = no_bias(width, dtype) if bias is None else kernel_input(bias)
+    bias = stand_in((width,), dtype, 0) if bias is None else kernel_input(bias)
     input_gates, hidden, cell = (kernel_input(array) for array in (input_gates, hidden, cell))
     outputs = (gates, new_hidden, new_cell, tanh_cell)  # gates is read, then written
     written = [kernel_output(output) for output in outputs]

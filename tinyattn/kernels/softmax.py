@@ -18,7 +18,7 @@ NumPy makes a separate pass over the whole array for every step (scale, mask, ma
 """
 import numpy as np
 
-from tinyattn.kernels.exp import exp_row_inplace, exp_scratch, kernel_input, numbers
+from tinyattn.kernels.exp import exp_row_inplace, exp_scratch, kernel_input, numbers, stand_in
 from tinyattn.kernels.switch import FASTMATH, Kernel, jit
 
 # ----- NumPy references -------------------------------------------------------------------------------------
@@ -201,7 +201,7 @@ def _mask_rows(mask, scores):
     All are read-only, as every kernel input is (see exp.kernel_input): mixed flags would compile every kernel once
     per mask kind instead of once.
     """
-    no_keep, no_bias = kernel_input(np.ones((1, 1), np.bool_)), kernel_input(np.zeros((1, 1), scores.dtype))
+    no_keep, no_bias = stand_in((1, 1), np.bool_, True), stand_in((1, 1), scores.dtype, 0)
     if mask is None:
         keep, bias, kind = no_keep, no_bias, NO_MASK
     elif mask.dtype == np.bool_:
@@ -244,7 +244,7 @@ def log_softmax_numba(scores, mask=None, scale=1.0):
 def log_softmax_backward_numba(log_probs, grad, scale=1.0, mask=None):
     out = np.empty(log_probs.shape, log_probs.dtype)
     kept = kept_positions(mask)
-    keep = kernel_input(np.ones((1, 1), np.bool_)) if kept is None else as_rows(np.broadcast_to(kept, log_probs.shape))
+    keep = stand_in((1, 1), np.bool_, True) if kept is None else as_rows(np.broadcast_to(kept, log_probs.shape))
     log_softmax_backward_rows(as_rows(log_probs), as_rows(grad, log_probs.dtype), keep, kept is not None,
                               log_probs.dtype.type(scale), numbers(log_probs.dtype),
                               exp_scratch(log_probs.shape[-1], log_probs.dtype), out.reshape(-1, log_probs.shape[-1]))
